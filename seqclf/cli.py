@@ -1,0 +1,252 @@
+"""The ``seqclf`` command line: fit, evaluate, predict, info, archs."""
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported: hide its C++ chatter
+
+import click
+
+from . import __version__
+from .errors import SeqclfError
+
+log = logging.getLogger("seqclf")
+
+
+def _import_tensorflow_quietly():
+    """TensorFlow writes start-up notes to stderr before any log level applies; hide only those."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()  # the adapters' options below import TensorFlow
+
+
+class UserError(click.ClickException):
+    """A mistake in the input: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class Group(click.Group):
+    """Turns library errors into :class:`UserError` and Ctrl-C into exit code 130."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SeqclfError as error:
+            raise UserError(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing was written.", err=True)
+            sys.exit(130)
+
+
+def _adapters():
+    from .data import text  # noqa: F401  (registers the text adapter)
+    from .data.adapters import ADAPTERS
+
+    return ADAPTERS
+
+
+def data_options(command):
+    """Options every command that reads a data file shares."""
+    for decorator in reversed((
+        click.option("--format", "format", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "lines"]),
+                     help="File format [default: from the suffix]."),
+        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
+        click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y]."),
+    )):
+        command = decorator(command)
+    return command
+
+
+def adapter_options(command):
+    """One option per setting of every registered adapter (``--text-col``, ``--tokens``, ...)."""
+    for adapter in reversed(list(_adapters().values())):
+        for option in reversed(adapter.options):
+            kwargs = {"type": click.Choice(option.choices) if option.choices else option.type,
+                      "help": f"[{adapter.kind}] {option.help}"}
+            if option.default is not None:
+                kwargs["help"] += f" [default: {option.default}]"
+            command = click.option(option.flag, option.name, **kwargs)(command)
+    return command
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="seqclf")
+@click.option("-q", "--quiet", is_flag=True, help="Only print warnings and errors.")
+def main(quiet):
+    """Turn sequences into labels with recurrent neural networks.
+
+    \b
+    Example:
+      seqclf fit --arch bigru datasets/movie_reviews_sample.csv --out runs/mr
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, or one of the kinds (text, ...).")
+@click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
+@click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
+@click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout on layer inputs and before the output.")
+@click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
+@click.option("--pooling", type=click.Choice(["last", "mean", "max"]), default="last", show_default=True,
+              help="How the steps become one vector.")
+@click.option("--epochs", type=int, default=20, show_default=True, help="Most epochs (early stopping may end sooner).")
+@click.option("--patience", type=int, default=3, show_default=True, help="Epochs without a better validation loss before stopping.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--clipnorm", type=float, default=1.0, show_default=True, help="Clip each gradient to this norm.")
+@click.option("--class-weight", type=click.Choice(["balanced", "none"]), default="balanced", show_default=True)
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation file [default: split off the data].")
+@click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
+@click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of the data for validation.")
+@click.option("--test-size", type=float, default=0.1, show_default=True, help="Share of the data for testing.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed repeats a run.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/<date-time>-<arch>].")
+@click.option("--name", help="Model name in export/<name>/1 [default: the data file's stem].")
+@click.option("--verbose", type=click.IntRange(0, 2), help="0 silent, 1 progress bar, 2 a line per epoch [default: 1 on a terminal, else 2].")
+@data_options
+@adapter_options
+def fit(data, kind, units, val, test, format, encoding, label_col, out, name, verbose, **settings):
+    """Train, evaluate and export a classifier from DATA.
+
+    Writes a run directory with the model, its SavedModel export, metrics, plots and the
+    test predictions.
+
+    \b
+    Example:
+      seqclf fit --arch bigru datasets/movie_reviews_sample.csv --out runs/mr
+    """
+    from .models.builders import parse_units
+    from .runs import DataSettings, FitSettings, fit_run
+
+    names = set(FitSettings.__dataclass_fields__)
+    options = {k: settings.pop(k) for k in list(settings) if k not in names}
+    data_settings = DataSettings(data=data, kind=kind, val=val, test=test, format=format, encoding=encoding,
+                                 label_col=label_col, options=options)
+    fit_settings = FitSettings(units=parse_units(units), **settings)
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    run = fit_run(data_settings, fit_settings, out=out, name=name, verbose=verbose)
+    click.echo(f"Run directory: {run}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
+@click.option("--output", type=click.Path(dir_okay=False), help="Metrics JSON [default: RUN_DIR/evaluate-<data>.json].")
+@data_options
+def evaluate(run_dir, data, text_col, label_col, format, encoding, output):
+    """Evaluate the model of RUN_DIR on the labelled file DATA; print and write the metrics.
+
+    \b
+    Example:
+      seqclf evaluate runs/mr datasets/movie_reviews_sample.csv
+    """
+    from .runs import evaluate_run
+
+    metrics, path = evaluate_run(run_dir, data, format, encoding, {"text_col": text_col, "label_col": label_col}, output)
+    click.echo(f"accuracy  {metrics['accuracy']:.4f}\nmacro F1  {metrics['macro_f1']:.4f}\nn         {metrics['n']}")
+    for name, scores in metrics["per_class"].items():
+        click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
+                   f"f1 {scores['f1']:.3f}  support {scores['support']}")
+    click.echo(f"Metrics written to {path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--text", "texts", multiple=True, help="A text to classify (repeatable), instead of DATA.")
+@click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
+@click.option("--output", type=click.Path(dir_okay=False), help="CSV file to write [default: standard output].")
+@data_options
+def predict(run_dir, data, texts, text_col, label_col, format, encoding, output):
+    """Predict the labels of DATA (a file, or - for one text per line on stdin) with RUN_DIR.
+
+    Prints CSV: id, predicted label, one probability column per class.
+
+    \b
+    Examples:
+      seqclf predict runs/mr --text "a gripping, funny film"
+      echo "dull and far too long" | seqclf predict runs/mr -
+    """
+    from .errors import ConfigError
+    from .rundir import write_atomically
+    from .runs import predict_run
+
+    if bool(texts) == bool(data):
+        raise ConfigError("pass either DATA (a file, or - for stdin) or --text, not both and not neither")
+    table = predict_run(run_dir, data, texts or None, format, encoding, {"text_col": text_col, "label_col": label_col})
+    csv = table.to_csv(index=False)
+    if output:
+        write_atomically(output, csv)
+    else:
+        click.echo(csv, nl=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def info(run_dir):
+    """Show what RUN_DIR holds: architecture, parameters, data and metrics.
+
+    \b
+    Example:
+      seqclf info runs/mr
+    """
+    from .runs import run_info
+
+    config, metrics = run_info(run_dir)
+    settings, data, summary = config["settings"], config["data"], config["data_summary"]
+    lines = [
+        f"run          {run_dir}",
+        f"kind         {config['kind']}",
+        f"architecture {settings['arch']} units={','.join(map(str, settings['units']))} pooling={settings['pooling']} "
+        f"dropout={settings['dropout']}",
+        f"parameters   {config['model']['n_parameters']:,}",
+        f"data         {data['data']['path']} (sha256 {data['data']['sha256'][:12]})",
+        f"rows         " + ", ".join(f"{k} {v}" for k, v in summary["rows"].items()),
+        f"classes      " + ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items()),
+    ]
+    lines += [f"{k:<12} {v}" for k, v in summary.items() if k not in ("rows", "class_counts")]
+    if metrics:
+        lines.append(f"epochs       {metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by {metrics['stopped_by']}), "
+                     f"{metrics['train_seconds']:.1f} s")
+        for split in ("val", "test"):
+            lines.append(f"{split:<12} accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
+                         f"n {metrics[split]['n']}")
+    lines.append(f"export       {run_dir}/export/{config['model']['export_name']}/1")
+    click.echo("\n".join(lines))
+
+
+@main.command()
+def archs():
+    """List the architectures --arch accepts.
+
+    \b
+    Example:
+      seqclf archs
+    """
+    from .models.archs import ARCHITECTURES
+
+    for architecture in ARCHITECTURES.values():
+        click.echo(f"{architecture.name:<8} {architecture.description}")

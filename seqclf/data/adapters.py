@@ -1,0 +1,114 @@
+"""The adapter slot: one adapter per kind of data, chosen by name or detected from the table.
+
+An adapter learns everything it needs from the training split only (column roles, class
+names, vocabularies, scalers), turns tables into model inputs and targets, and supplies the
+preprocessing that goes inside the exported model so that it takes raw input. New kinds of
+data register here with :func:`register_adapter` and need no change to the CLI.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from .columns import LABEL_NAMES, check_labels, label_strings, require_column
+
+ADAPTERS = {}
+
+
+@dataclass(frozen=True)
+class AdapterOption:
+    """A setting an adapter accepts; the CLI shows it as ``--name-with-dashes``."""
+
+    name: str
+    help: str
+    type: type = str
+    default: object = None
+    choices: tuple = ()
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+
+def register_adapter(cls):
+    """Class decorator adding an adapter to the registry under ``cls.kind``."""
+    ADAPTERS[cls.kind] = cls
+    return cls
+
+
+def get_adapter(kind):
+    """Return the adapter class registered as ``kind``."""
+    if kind not in ADAPTERS:
+        raise ConfigError(f"unknown kind {kind!r}; choose one of: auto, {', '.join(ADAPTERS)}")
+    return ADAPTERS[kind]
+
+
+def detect_adapter(frame, source):
+    """Return the first registered adapter class whose ``detect`` accepts ``frame``."""
+    for cls in ADAPTERS.values():
+        if cls.detect(frame):
+            return cls
+    raise DataError(
+        f"could not tell what kind of data {source} holds (columns: {', '.join(frame.columns)}); "
+        f"pass --kind {'|'.join(ADAPTERS)}"
+    )
+
+
+class Adapter:
+    """Base class of the many-to-one adapters: one label per row of the table.
+
+    Subclasses set ``kind``, ``description`` and ``options`` and implement ``detect``,
+    ``prepare``, ``fit``, ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec`` and
+    ``model_inputs``.
+    """
+
+    kind = None
+    description = ""
+    options = ()
+
+    def __init__(self, label_col=None):
+        self.label_col = label_col
+
+    @classmethod
+    def option_names(cls):
+        return [option.name for option in cls.options]
+
+    def get_config(self):
+        """The constructor arguments, as written to ``config.json``."""
+        return {"label_col": self.label_col, **{name: getattr(self, name) for name in self.option_names()}}
+
+    def prepare(self, frame, source, labeled=True):
+        """Check ``frame`` and fix the column roles; return the rows to use."""
+        if labeled:
+            self.label_col = require_column(frame, self.label_col, LABEL_NAMES, "label", "--label-col", source)
+            check_labels(frame, self.label_col, source)
+        return frame
+
+    def fit_labels(self, train, source):
+        """Learn the class names from the training split (sorted as ``np.unique`` sorts them)."""
+        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(train[self.label_col].to_numpy())))))
+        if len(classes) < 2:
+            raise DataError(
+                f"{source} has only one class ({classes[0]!r}) in column {self.label_col!r}; "
+                f"a classifier needs at least two (is --label-col the right column?)"
+            )
+        self.classes_ = classes
+        return self
+
+    def targets(self, frame, source):
+        """Class indices of the rows of ``frame`` (labels unknown to the model are an error)."""
+        return encode_labels(label_strings(frame[self.label_col]), self.classes_, source)
+
+
+def encode_labels(labels, classes, source):
+    """Map string labels to indices into ``classes``; unknown labels are an error."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DataError(
+            f"{source} has labels the training data does not: {', '.join(map(repr, unknown[:5]))}; "
+            f"the model knows {', '.join(map(repr, classes))}"
+        )
+    return labels.map(index).to_numpy(dtype="int64")

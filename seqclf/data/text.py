@@ -1,0 +1,174 @@
+"""The text adapter: a text column and a label column, tokenised inside the model.
+
+Tokenisation is Keras' ``TextVectorization`` (words by default, characters with
+``tokens="char"``). The vocabulary and the sequence length are learned from the training split:
+words seen at least twice (all words when that leaves fewer than 100), at most ``max_tokens``
+entries including padding and out-of-vocabulary, and the 99th percentile of the token counts
+as the length. Padding is id 0, masked by the embedding, so it never affects the result.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from ..errors import ConfigError, DataError
+from .adapters import Adapter, AdapterOption, register_adapter
+from .columns import TEXT_NAMES, blank, find_column, require_column, row_list
+
+DEFAULT_MAX_TOKENS = 20_000
+MIN_WORD_COUNT = 2
+MIN_VOCABULARY = 100
+LENGTH_PERCENTILE = 99
+TOKEN_SETTINGS = {
+    "word": {"split": "whitespace", "standardize": "lower_and_strip_punctuation"},
+    "char": {"split": "character", "standardize": "lower"},
+}
+RESERVED_TOKENS = 2  # padding "" and out-of-vocabulary "[UNK]"
+BATCH = 4096
+
+
+@register_adapter
+class TextAdapter(Adapter):
+    """Text classification data: one text and one label per row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"review": ["a fine film", "dull , dull"], "sentiment": ["pos", "neg"]})
+    >>> adapter = TextAdapter()
+    >>> _ = adapter.prepare(frame, "example")
+    >>> adapter.text_col, adapter.label_col
+    ('review', 'sentiment')
+    """
+
+    kind = "text"
+    description = "text column + label column (sentiment, topics); tokenised inside the model"
+    options = (
+        AdapterOption("text_col", "Column holding the text [auto: text, sentence, review, content]."),
+        AdapterOption("tokens", "Token unit.", default="word", choices=("word", "char")),
+        AdapterOption("max_tokens", "Vocabulary size incl. padding and OOV [auto from training split].", type=int),
+        AdapterOption("max_length", "Tokens per text; longer texts are cut [auto: 99th percentile].", type=int),
+        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=128),
+    )
+
+    def __init__(self, label_col=None, text_col=None, tokens="word", max_tokens=None, max_length=None,
+                 embedding_dim=128):
+        super().__init__(label_col)
+        self.text_col = text_col
+        self.tokens = tokens
+        self.max_tokens = max_tokens
+        self.max_length = max_length
+        self.embedding_dim = embedding_dim
+        self._check_options()
+
+    def _check_options(self):
+        if self.tokens not in TOKEN_SETTINGS:
+            raise ConfigError(f"The 'tokens' parameter must be one of {', '.join(TOKEN_SETTINGS)}. Got {self.tokens!r} instead.")
+        for name, low in (("max_tokens", RESERVED_TOKENS + 1), ("max_length", 1), ("embedding_dim", 1)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < low):
+                raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
+
+    @classmethod
+    def detect(cls, frame):
+        """A table is text if it has a text-named column or a column of multi-word strings."""
+        return find_column(frame, None, TEXT_NAMES, "text", "--text-col", "") is not None or bool(_wordy_columns(frame))
+
+    def prepare(self, frame, source, labeled=True):
+        frame = super().prepare(frame, source, labeled)
+        self.text_col = self._text_column(frame, source)
+        empty = blank(frame[self.text_col])
+        if empty.any():
+            raise DataError(
+                f"{source} has empty text in column {self.text_col!r} at {row_list(empty)}; "
+                f"remove those rows or fill them in"
+            )
+        return frame
+
+    def _text_column(self, frame, source):
+        column = find_column(frame, self.text_col, TEXT_NAMES, "text", "--text-col", source)
+        if column is not None:
+            return column
+        candidates = [c for c in _wordy_columns(frame) if c != self.label_col]
+        if len(candidates) == 1:
+            return candidates[0]
+        return require_column(frame, None, TEXT_NAMES, "text", "--text-col", source)
+
+    def fit(self, train, source):
+        """Learn classes, vocabulary and sequence length from the training split."""
+        self.fit_labels(train, source)
+        texts = self._texts(train)
+        settings = TOKEN_SETTINGS[self.tokens]
+        probe = keras.layers.TextVectorization(ragged=True, **settings)
+        probe.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(BATCH))
+        vocabulary = probe.get_vocabulary()[RESERVED_TOKENS:]
+        token_ids = probe(tf.constant(texts))
+        counts = np.bincount(token_ids.flat_values.numpy(), minlength=len(vocabulary) + RESERVED_TOKENS)
+        lengths = token_ids.row_lengths().numpy()
+        if self.max_tokens is None:
+            frequent = [t for t, c in zip(vocabulary, counts[RESERVED_TOKENS:]) if c >= MIN_WORD_COUNT]
+            if self.tokens == "word" and len(frequent) >= MIN_VOCABULARY:
+                vocabulary = frequent
+            vocabulary = vocabulary[: DEFAULT_MAX_TOKENS - RESERVED_TOKENS]
+        else:
+            vocabulary = vocabulary[: self.max_tokens - RESERVED_TOKENS]
+        if not vocabulary:
+            raise DataError(f"{source} has no tokens in column {self.text_col!r} after standardisation")
+        self.vocabulary_ = list(vocabulary)
+        self.sequence_length_ = self.max_length or max(1, math.ceil(np.percentile(lengths, LENGTH_PERCENTILE)))
+        self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
+        self.vectorizer_ = keras.layers.TextVectorization(
+            vocabulary=self.vocabulary_, output_sequence_length=self.sequence_length_, name="tokens", **settings
+        )
+        return self
+
+    def _texts(self, frame):
+        return frame[self.text_col].astype(str).tolist()
+
+    def encode(self, frame):
+        """Token ids ``(n_samples, sequence_length)``, 0 for padding, for training."""
+        texts = self._texts(frame)
+        return np.concatenate(
+            [self.vectorizer_(tf.constant(texts[i:i + BATCH])).numpy() for i in range(0, len(texts), BATCH)]
+        ) if texts else np.zeros((0, self.sequence_length_), "int64")
+
+    def raw_inputs(self, frame):
+        """The texts as the exported model takes them."""
+        return np.array(self._texts(frame), dtype=object)
+
+    def model_inputs(self):
+        """Keyword arguments for the builder describing the encoded input."""
+        return {"vocab_size": len(self.vocabulary_) + RESERVED_TOKENS, "embedding_dim": self.embedding_dim}
+
+    def wrap(self, core):
+        """A model from raw strings ``(n_samples,)`` to class probabilities."""
+        text = keras.Input(shape=(), dtype="string", name="text")
+        return keras.Model(text, core(self.vectorizer_(text)), name=f"{core.name}_text")
+
+    def serving_spec(self):
+        """The input the exported signature takes: a batch of raw strings."""
+        return tf.TensorSpec((None,), tf.string, name="text")
+
+    def summary(self):
+        """Learned facts for ``config.json`` and ``seqclf info``."""
+        return {
+            "text_col": self.text_col,
+            "label_col": self.label_col,
+            "tokens": self.tokens,
+            "vocabulary_size": len(self.vocabulary_) + RESERVED_TOKENS,
+            "sequence_length": self.sequence_length_,
+            "training_lengths": self.length_stats_,
+        }
+
+
+def _wordy_columns(frame):
+    """String columns whose cells hold several words on average."""
+    found = []
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if len(values) and values.map(lambda v: isinstance(v, str)).all():
+            if values.head(200).str.split().str.len().mean() >= 3:
+                found.append(column)
+    return found

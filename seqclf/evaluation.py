@@ -1,0 +1,66 @@
+"""Metrics and plots of a trained classifier."""
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+
+def classification_metrics(y_true, y_pred, classes):
+    """Accuracy, macro F1, per-class scores and the confusion matrix.
+
+    Examples
+    --------
+    >>> m = classification_metrics([0, 1, 1], [0, 1, 0], ["neg", "pos"])
+    >>> round(m["accuracy"], 3), m["n"]
+    (0.667, 3)
+    """
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "n": int(len(y_true)),
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(classes, precision, recall, f1, support)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def plot_learning_curves(history, path=None):
+    """Loss and accuracy per epoch, training against validation; returns the figure."""
+    figure = Figure(figsize=(9, 3.5), layout="constrained")
+    for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        axes.plot(epochs, history[metric], marker="o", label="training")
+        axes.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        axes.set(xlabel="epoch", ylabel=metric, title=metric)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def plot_confusion_matrix(matrix, classes, path=None, title="test confusion matrix"):
+    """Counts of true (rows) against predicted (columns) classes; returns the figure."""
+    matrix = np.asarray(matrix)
+    size = max(3.5, 0.6 * len(classes) + 2)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    ticks = np.arange(len(classes))
+    axes.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes,
+             xlabel="predicted", ylabel="true", title=title)
+    axes.tick_params(axis="x", rotation=45 if len(classes) > 4 else 0)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > threshold else "black")
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure

@@ -1,0 +1,1 @@
+"""Architectures (the registry), custom layers and the model builders."""

@@ -1,0 +1,100 @@
+"""Builders: an architecture and explicit settings in, an uncompiled Keras model out.
+
+Builders are pure: no I/O, no global state. The model takes encoded input (token ids or
+float features) and returns class probabilities; the adapter wraps it with the preprocessing
+that turns raw input into that encoding.
+"""
+
+import keras
+
+from ..errors import ConfigError
+from .archs import get_architecture
+from .layers import POOLING_MODES, SequencePooling
+
+POOLINGS = ("last",) + POOLING_MODES
+
+
+def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling="last",
+                     vocab_size=None, embedding_dim=128, n_features=None, name="classifier"):
+    """Build a many-to-one recurrent classifier.
+
+    Parameters
+    ----------
+    arch : str
+        A registered architecture name (see ``seqclf archs``).
+    n_classes : int
+        Number of classes of the softmax output.
+    units : sequence of int
+        One recurrent layer per entry; every layer but the last returns sequences.
+    dropout, recurrent_dropout : float
+        Dropout on each recurrent layer's inputs and recurrent state; ``dropout`` is also
+        applied before the output layer.
+    pooling : {"last", "mean", "max"}
+        How the last layer's steps become one vector; padded steps never count.
+    vocab_size, embedding_dim : int, optional
+        For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero``.
+    n_features : int, optional
+        For float input ``(n_samples, n_timesteps, n_features)`` instead of tokens.
+
+    Examples
+    --------
+    >>> model = build_classifier("bigru", n_classes=2, units=(8,), vocab_size=50, embedding_dim=4)
+    >>> model.output_shape
+    (None, 2)
+    """
+    architecture = get_architecture(arch)
+    units = _check_units(units)
+    _check_fraction("dropout", dropout)
+    _check_fraction("recurrent_dropout", recurrent_dropout)
+    if pooling not in POOLINGS:
+        raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
+    if (vocab_size is None) == (n_features is None):
+        raise ConfigError("build_classifier needs exactly one of vocab_size (tokens) or n_features (floats)")
+    if n_classes < 2:
+        raise ConfigError(f"The 'n_classes' parameter must be >= 2. Got {n_classes!r} instead.")
+
+    if vocab_size is not None:
+        inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+    else:
+        inputs = keras.Input(shape=(None, n_features), name="features")
+        x = keras.layers.Masking(name="padding_mask")(inputs)
+    for depth, size in enumerate(units):
+        last = depth == len(units) - 1
+        layer = architecture.recurrent_layer(
+            size, return_sequences=not (last and pooling == "last"), dropout=dropout,
+            recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}",
+        )
+        x = layer(x)
+    if pooling != "last":
+        x = SequencePooling(pooling, name=f"{pooling}_pooling")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def parse_units(text):
+    """Parse ``"128,64"`` into ``(128, 64)``.
+
+    Examples
+    --------
+    >>> parse_units("128,64")
+    (128, 64)
+    """
+    try:
+        return _check_units(tuple(int(part) for part in str(text).split(",")))
+    except ValueError:
+        raise ConfigError(f"--units must be positive integers separated by commas, like 128,64. Got {text!r} instead.") from None
+
+
+def _check_units(units):
+    units = tuple(units)
+    if not units or any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in units):
+        raise ConfigError(f"The 'units' parameter must be one or more positive integers. Got {units!r} instead.")
+    return units
+
+
+def _check_fraction(name, value):
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"The '{name}' parameter must be in [0, 1). Got {value!r} instead.")

@@ -1,0 +1,277 @@
+"""Runs: fit a classifier from data files into a run directory; evaluate and predict with one.
+
+The CLI commands are thin fronts over these functions.
+"""
+
+import hashlib
+import json
+import logging
+import platform
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .data import text  # noqa: F401  (registers the text adapter)
+from .data.adapters import detect_adapter, get_adapter
+from .data.readers import read_table
+from .data.splits import stratified_split
+from .errors import ConfigError
+from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves
+from .export import export_saved_model
+from .models.builders import build_classifier
+from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
+from .training import seed_everything, train
+
+log = logging.getLogger(__name__)
+PREDICT_BATCH = 256
+
+
+@dataclass
+class FitSettings:
+    """Model and training settings of a run; the defaults are the CLI's defaults."""
+
+    arch: str = "bigru"
+    units: tuple = (64,)
+    dropout: float = 0.3
+    recurrent_dropout: float = 0.0
+    pooling: str = "last"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    class_weight: str = "balanced"
+    patience: int = 3
+    val_size: float = 0.1
+    test_size: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class DataSettings:
+    """Where the data comes from and how to read it."""
+
+    data: str
+    kind: str = "auto"
+    val: str = None
+    test: str = None
+    format: str = None
+    encoding: str = "utf-8"
+    label_col: str = None
+    options: dict = field(default_factory=dict)
+
+
+def fit_run(data, settings=None, out=None, name=None, verbose=1):
+    """Train, evaluate and export a classifier; return the path of the finished run directory.
+
+    Parameters
+    ----------
+    data : DataSettings
+        The training file (and optional validation and test files).
+    settings : FitSettings, optional
+        Model and training settings; defaults to ``FitSettings()``.
+    out : str or Path, optional
+        The run directory to write; must not exist. Default ``runs/<date-time>-<arch>``.
+    name : str, optional
+        The model name in ``export/<name>/1``; default the data file's stem.
+    verbose : int
+        Keras' progress display: 0 silent, 1 progress bar, 2 one line per epoch.
+
+    Examples
+    --------
+    >>> run = fit_run(DataSettings("datasets/movie_reviews_sample.csv"), FitSettings(epochs=2))  # doctest: +SKIP
+    """
+    settings = settings or FitSettings()
+    seed_everything(settings.seed)
+    out = Path(out) if out else default_run_dir(settings.arch)
+    if out.exists():
+        raise ConfigError(f"{out} exists already; pass another --out or remove it")
+    frame = read_table(data.data, data.format, data.encoding)
+    adapter_cls = detect_adapter(frame, data.data) if data.kind == "auto" else get_adapter(data.kind)
+    adapter = _make_adapter(adapter_cls, data.label_col, data.options)
+    frame = adapter.prepare(frame, data.data)
+    train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
+    adapter.fit(train_frame, data.data)
+    log.info("%s data, label column %r, classes: %s", adapter.kind, adapter.label_col, ", ".join(adapter.classes_))
+    log.info("rows: %d train, %d validation, %d test", len(train_frame), len(val_frame), len(test_frame))
+    core = build_classifier(
+        settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=settings.dropout,
+        recurrent_dropout=settings.recurrent_dropout, pooling=settings.pooling, name=settings.arch,
+        **adapter.model_inputs(),
+    )
+    log.info("model %s %s: %s parameters", settings.arch, list(settings.units), f"{core.count_params():,}")
+    result = train(
+        core, adapter.encode(train_frame), adapter.targets(train_frame, data.data),
+        adapter.encode(val_frame), adapter.targets(val_frame, data.val or data.data),
+        epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+        clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience, verbose=verbose,
+    )
+    model = adapter.wrap(core)
+    metrics = {
+        split: _evaluate(model, adapter, part, source)
+        for split, part, source in (("val", val_frame, data.val or data.data), ("test", test_frame, data.test or data.data))
+    }
+    log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
+             metrics["test"]["n"])
+    config = {
+        "seqclf_version": __version__,
+        "kind": adapter.kind,
+        "adapter": adapter.get_config(),
+        "settings": asdict(settings),
+        "data": {
+            key: {"path": str(path), "sha256": _sha256(path)} for key, path in
+            (("data", data.data), ("val", data.val), ("test", data.test)) if path
+        } | {"format": data.format, "encoding": data.encoding},
+        "data_summary": {
+            **adapter.summary(),
+            "rows": {"train": len(train_frame), "val": len(val_frame), "test": len(test_frame)},
+            "class_counts": train_frame[adapter.label_col].astype(str).value_counts().to_dict(),
+        },
+        "model": {"n_parameters": int(core.count_params()), "export_name": _export_name(name, data.data)},
+        "versions": _versions(),
+    }
+    with building(out) as partial:
+        model.save(partial / MODEL)
+        (partial / LABELS).write_text("".join(f"{c}\n" for c in adapter.classes_), encoding="utf-8")
+        export_saved_model(model, adapter.classes_, adapter.serving_spec(),
+                           partial / "export" / config["model"]["export_name"] / "1")
+        pd.DataFrame(result.history).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
+        plot_learning_curves(result.history, partial / "learning_curves.png")
+        plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
+        _prediction_table(model, adapter, test_frame, with_truth=True).to_csv(partial / "test_predictions.csv", index=False)
+        write_json(partial / METRICS, {
+            **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "classes": adapter.classes_,
+        })
+        write_json(partial / CONFIG, config)
+    log.info("run written to %s", out)
+    return out
+
+
+def load_run(run_dir):
+    """Load what a run wrote: ``(model, adapter, class names, config)``."""
+    config = read_config(run_dir)
+    model = keras.saving.load_model(Path(run_dir) / MODEL, safe_mode=True)
+    adapter = get_adapter(config["kind"])(**config["adapter"])
+    adapter.classes_ = read_labels(run_dir)
+    return model, adapter, adapter.classes_, config
+
+
+def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, output=None):
+    """Metrics of a run's model on a labelled file; written as JSON to ``output`` (default in the run)."""
+    model, adapter, _, _ = load_run(run_dir)
+    frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
+    metrics = _evaluate(model, adapter, frame, data)
+    output = Path(output) if output else Path(run_dir) / f"evaluate-{_stem(data)}.json"
+    write_json(output, {"data": str(data), "sha256": _sha256(data), **metrics})
+    return metrics, output
+
+
+def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
+    """Predictions of a run's model: a table of id, predicted label and one probability per class."""
+    model, adapter, _, _ = load_run(run_dir)
+    if texts is not None:
+        frame = pd.DataFrame({"text": list(texts)})
+        format = "lines"
+    else:
+        frame = None
+    frame = _read_for(adapter, data, format, encoding, columns, labeled=False, frame=frame)
+    return _prediction_table(model, adapter, frame)
+
+
+def run_info(run_dir):
+    """What a run is: settings, data summary, parameter count and metrics (reads only JSON)."""
+    config = read_config(run_dir)
+    metrics_path = Path(run_dir) / METRICS
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
+    return config, metrics
+
+
+def _make_adapter(adapter_cls, label_col, options):
+    foreign = sorted(k for k, v in options.items() if v is not None and k not in adapter_cls.option_names())
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise ConfigError(f"{flags} do(es) not apply to --kind {adapter_cls.kind}")
+    given = {k: v for k, v in options.items() if v is not None}
+    return adapter_cls(label_col=label_col, **given)
+
+
+def _split(adapter, frame, data, settings):
+    labels = frame[adapter.label_col].astype(str)
+    if data.test:
+        test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
+    else:
+        frame, test = stratified_split(frame, labels, settings.test_size, settings.seed, data.data, "test")
+        labels = frame[adapter.label_col].astype(str)
+    if data.val:
+        val = adapter.prepare(read_table(data.val, data.format, data.encoding), data.val)
+    else:
+        frame, val = stratified_split(frame, labels, settings.val_size / (1 - (0 if data.test else settings.test_size)),
+                                      settings.seed, data.data, "val")
+    return frame, val, test
+
+
+def _read_for(adapter, data, format, encoding, columns, labeled, frame=None):
+    """Read a table for a loaded run; stored column names give way to auto-detection when absent."""
+    if frame is None:
+        frame = read_table(data, format, encoding)
+    columns = {k: v for k, v in (columns or {}).items() if v is not None}
+    for name, value in vars(adapter).items():
+        if name.endswith("_col") and value not in frame.columns and name not in columns:
+            setattr(adapter, name, None)
+    for name, value in columns.items():
+        setattr(adapter, name, value)
+    return adapter.prepare(frame, str(data) if data is not None else "--text", labeled=labeled)
+
+
+def _predict_proba(model, inputs):
+    return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
+
+
+def _evaluate(model, adapter, frame, source):
+    y_true = adapter.targets(frame, source)
+    y_pred = _predict_proba(model, adapter.raw_inputs(frame)).argmax(axis=1)
+    return classification_metrics(y_true, y_pred, adapter.classes_)
+
+
+def _prediction_table(model, adapter, frame, with_truth=False):
+    probabilities = _predict_proba(model, adapter.raw_inputs(frame))
+    ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
+    table = pd.DataFrame({"id": ids})
+    if with_truth:
+        table["true_label"] = frame[adapter.label_col].astype(str).to_numpy()
+    table["label"] = np.asarray(adapter.classes_, dtype=object)[probabilities.argmax(axis=1)]
+    for i, name in enumerate(adapter.classes_):
+        table[f"prob_{name}"] = probabilities[:, i].round(6)
+    return table
+
+
+def _export_name(name, data):
+    name = name or _stem(data)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+
+
+def _stem(path):
+    return "stdin" if str(path) == "-" else Path(path).stem
+
+
+def _sha256(path):
+    if str(path) == "-":
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions():
+    import sklearn
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
