@@ -23,9 +23,9 @@ from .data.splits import stratified_split
 from .errors import ConfigError
 from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves
 from .export import export_saved_model
-from .models.builders import build_classifier
+from .models.builders import build_classifier, check_builder_settings
 from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
-from .training import seed_everything, train
+from .training import check_training_settings, seed_everything, train
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 256
@@ -49,6 +49,16 @@ class FitSettings:
     val_size: float = 0.1
     test_size: float = 0.1
     seed: int = 0
+
+    def __post_init__(self):
+        self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling)
+        check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
+                                self.patience)
+        for name in ("val_size", "test_size"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
+        if self.val_size + self.test_size >= 1.0:
+            raise ConfigError("val_size + test_size must leave some data for training (their sum is >= 1)")
 
 
 @dataclass

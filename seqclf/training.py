@@ -34,8 +34,6 @@ def seed_everything(seed):
 
 def class_weights(y, n_classes, mode):
     """``{class index: weight}`` for ``mode="balanced"``, ``None`` for ``"none"``."""
-    if mode not in CLASS_WEIGHTS:
-        raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {mode!r} instead.")
     if mode == "none":
         return None
     present = np.unique(y)
@@ -43,6 +41,19 @@ def class_weights(y, n_classes, mode):
     return {int(c): float(w) for c, w in zip(present, weights)} | {
         c: 1.0 for c in range(n_classes) if c not in present
     }
+
+
+def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience):
+    """Raise :class:`ConfigError` for a training setting that cannot work."""
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
+    if not learning_rate > 0:
+        raise ConfigError(f"The 'learning_rate' parameter must be > 0. Got {learning_rate!r} instead.")
+    if clipnorm is not None and not clipnorm > 0:
+        raise ConfigError(f"The 'clipnorm' parameter must be > 0. Got {clipnorm!r} instead.")
+    if class_weight not in CLASS_WEIGHTS:
+        raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {class_weight!r} instead.")
 
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, learning_rate=1e-3, clipnorm=1.0,
@@ -57,13 +68,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, le
     >>> result.stopped_by  # doctest: +SKIP
     'epochs'
     """
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
-    if not learning_rate > 0:
-        raise ConfigError(f"The 'learning_rate' parameter must be > 0. Got {learning_rate!r} instead.")
-    if clipnorm is not None and not clipnorm > 0:
-        raise ConfigError(f"The 'clipnorm' parameter must be > 0. Got {clipnorm!r} instead.")
+    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
         loss="sparse_categorical_crossentropy",

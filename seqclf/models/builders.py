@@ -43,11 +43,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     (None, 2)
     """
     architecture = get_architecture(arch)
-    units = _check_units(units)
-    _check_fraction("dropout", dropout)
-    _check_fraction("recurrent_dropout", recurrent_dropout)
-    if pooling not in POOLINGS:
-        raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
+    units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling)
     if (vocab_size is None) == (n_features is None):
         raise ConfigError("build_classifier needs exactly one of vocab_size (tokens) or n_features (floats)")
     if n_classes < 2:
@@ -72,6 +68,16 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling):
+    """Raise :class:`ConfigError` for a setting the builder cannot use; return ``units`` as a tuple."""
+    get_architecture(arch)
+    _check_fraction("dropout", dropout)
+    _check_fraction("recurrent_dropout", recurrent_dropout)
+    if pooling not in POOLINGS:
+        raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
+    return _check_units(units)
 
 
 def parse_units(text):

@@ -1,0 +1,34 @@
+# make demo: train the quick-start model; make test: run the test suite.
+# Both create .venv (if missing) and install the package from this checkout.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/seqclf fit --arch bigru datasets/movie_reviews_sample.csv --verbose 2 | tee $(VENV)/demo.log
+	@run=$$(sed -n 's/^Run directory: //p' $(VENV)/demo.log); \
+	$(BIN)/seqclf info $$run && \
+	$(BIN)/seqclf predict $$run --text "a gripping, funny and moving film" --text "dull, predictable and far too long" && \
+	echo "The run went to $$run"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/text_accuracy.py --seeds 0,1,2
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,70 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from seqclf import training
+from seqclf.errors import ConfigError
+from seqclf.models.builders import build_classifier
+from seqclf.runs import DataSettings, fit_run
+
+from .conftest import TINY
+
+
+def test_the_same_seed_gives_the_same_metrics(reviews_csv, tmp_path):
+    first, second = (
+        json.loads((fit_run(DataSettings(str(reviews_csv)), TINY, out=tmp_path / name, verbose=0) / "metrics.json").read_text())
+        for name in ("a", "b")
+    )
+    assert first["test"] == second["test"] and first["val"] == second["val"]
+    first_predictions = (tmp_path / "a" / "test_predictions.csv").read_text()
+    assert first_predictions == (tmp_path / "b" / "test_predictions.csv").read_text()
+
+
+def test_balanced_class_weights():
+    weights = training.class_weights(np.array([0, 0, 0, 1]), 3, "balanced")
+    assert weights == pytest.approx({0: 4 / 6, 1: 2.0, 2: 1.0})
+    assert training.class_weights(np.array([0, 1]), 2, "none") is None
+
+
+def _data(seed=0, n=64):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 20, size=(n, 6))
+    return x, (x[:, 0] > 10).astype("int64")
+
+
+def test_ctrl_c_keeps_the_best_weights_so_far(monkeypatch):
+    class InterruptAfterTwoEpochs(keras.callbacks.History):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.keras.callbacks, "History", InterruptAfterTwoEpochs)
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+    (x, y), (xv, yv) = _data(0), _data(1)
+    result = training.train(model, x, y, xv, yv, epochs=10, batch_size=16, learning_rate=0.05, verbose=0)
+    assert result.stopped_by == "interrupted" and result.epochs_run == 2
+    best = min(result.history["val_loss"])
+    assert model.evaluate(xv, yv, verbose=0, return_dict=True)["loss"] == pytest.approx(best, rel=1e-4)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(16,), vocab_size=20, embedding_dim=8)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 32)
+    yv = 1 - yv  # validation disagrees with training: validation loss rises as training improves
+    result = training.train(model, x, y, xv, yv, epochs=30, batch_size=8, learning_rate=0.01, patience=2, verbose=0)
+    assert result.stopped_by == "early_stopping"
+    assert result.epochs_run == result.best_epoch + 2
+
+
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0}, {"clipnorm": -1},
+                                    {"class_weight": "inverse"}])
+def test_nonsense_training_settings(kwargs):
+    model = build_classifier("gru", n_classes=2, units=(2,), vocab_size=20, embedding_dim=2)
+    x, y = _data()
+    with pytest.raises(ConfigError, match=f"'{next(iter(kwargs))}' parameter"):
+        training.train(model, x, y, x, y, **kwargs)
