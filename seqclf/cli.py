@@ -217,24 +217,24 @@ def info(run_dir):
 
     config, metrics = run_info(run_dir)
     settings, data, summary = config["settings"], config["data"], config["data_summary"]
-    lines = [
-        f"run          {run_dir}",
-        f"kind         {config['kind']}",
-        f"architecture {settings['arch']} units={','.join(map(str, settings['units']))} pooling={settings['pooling']} "
-        f"dropout={settings['dropout']}",
-        f"parameters   {config['model']['n_parameters']:,}",
-        f"data         {data['data']['path']} (sha256 {data['data']['sha256'][:12]})",
-        f"rows         " + ", ".join(f"{k} {v}" for k, v in summary["rows"].items()),
-        f"classes      " + ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items()),
+    rows = [
+        ("run", run_dir),
+        ("kind", config["kind"]),
+        ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
+                         f"pooling={settings['pooling']} dropout={settings['dropout']}"),
+        ("parameters", f"{config['model']['n_parameters']:,}"),
+        ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})"),
+        ("rows", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
+        ("classes", ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items())),
     ]
-    lines += [f"{k:<12} {v}" for k, v in summary.items() if k not in ("rows", "class_counts")]
+    rows += [(k, v) for k, v in summary.items() if k not in ("rows", "class_counts")]
     if metrics:
-        lines.append(f"epochs       {metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by {metrics['stopped_by']}), "
-                     f"{metrics['train_seconds']:.1f} s")
-        for split in ("val", "test"):
-            lines.append(f"{split:<12} accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
-                         f"n {metrics[split]['n']}")
-    lines.append(f"export       {run_dir}/export/{config['model']['export_name']}/1")
+        rows.append(("epochs", f"{metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by "
+                               f"{metrics['stopped_by']}), {metrics['train_seconds']:.1f} s"))
+        rows += [(split, f"accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
+                         f"n {metrics[split]['n']}") for split in ("val", "test")]
+    rows.append(("export", f"{run_dir}/export/{config['model']['export_name']}/1"))
+    lines = [f"{name:<17}{value}" for name, value in rows]
     click.echo("\n".join(lines))
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
@@ -30,14 +31,17 @@ def classification_metrics(y_true, y_pred, classes):
     }
 
 
-def plot_learning_curves(history, path=None):
-    """Loss and accuracy per epoch, training against validation; returns the figure."""
+def plot_learning_curves(history, path=None, best_epoch=None):
+    """Loss and accuracy per epoch, training against validation, the kept epoch marked; returns the figure."""
     figure = Figure(figsize=(9, 3.5), layout="constrained")
     for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
         epochs = np.arange(1, len(history[metric]) + 1)
         axes.plot(epochs, history[metric], marker="o", label="training")
         axes.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="grey", linestyle="--", label=f"kept (epoch {best_epoch})")
         axes.set(xlabel="epoch", ylabel=metric, title=metric)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend()
     if path is not None:
@@ -57,7 +61,7 @@ def plot_confusion_matrix(matrix, classes, path=None, title="test confusion matr
     axes.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes,
              xlabel="predicted", ylabel="true", title=title)
     axes.tick_params(axis="x", rotation=45 if len(classes) > 4 else 0)
-    threshold = matrix.max() / 2 if matrix.size else 0
+    threshold = (matrix.max() + matrix.min()) / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
         axes.text(column, row, str(count), ha="center", va="center",
                   color="white" if count > threshold else "black")

@@ -150,7 +150,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
         export_saved_model(model, adapter.classes_, adapter.serving_spec(),
                            partial / "export" / config["model"]["export_name"] / "1")
         pd.DataFrame(result.history).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
-        plot_learning_curves(result.history, partial / "learning_curves.png")
+        plot_learning_curves(result.history, partial / "learning_curves.png", result.best_epoch)
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
         _prediction_table(model, adapter, test_frame, with_truth=True).to_csv(partial / "test_predictions.csv", index=False)
         write_json(partial / METRICS, {

@@ -64,8 +64,8 @@ def test_predict_a_file_stdin_and_single_texts(tiny_run, reviews, tmp_path):
 def test_info_and_archs(tiny_run):
     result = invoke("info", tiny_run)
     assert result.exit_code == 0
-    assert "architecture bigru units=8" in result.stdout and "parameters" in result.stdout
-    assert "test         accuracy" in result.stdout
+    assert "architecture     bigru units=8" in result.stdout and "parameters" in result.stdout
+    assert "test             accuracy" in result.stdout
     archs = invoke("archs")
     assert [line.split()[0] for line in archs.stdout.splitlines()] == ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
 
