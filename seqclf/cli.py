@@ -1,4 +1,4 @@
-"""The ``seqclf`` command line: fit, evaluate, predict, info, archs."""
+"""The ``seqclf`` command line: fit, evaluate, predict, info, archs, serve."""
 
 import logging
 import os
@@ -106,7 +106,7 @@ def main(quiet):
 @click.option("--kind", default="auto", show_default=True, help="Adapter: auto, or one of the kinds (text, ...).")
 @click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
-@click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout on layer inputs and before the output.")
+@click.option("--dropout", type=float, default=0.5, show_default=True, help="Dropout on layer inputs and before the output.")
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
 @click.option("--pooling", type=click.Choice(["last", "mean", "max"]), default="last", show_default=True,
               help="How the steps become one vector.")
@@ -115,6 +115,8 @@ def main(quiet):
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--clipnorm", type=float, default=1.0, show_default=True, help="Clip each gradient to this norm.")
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True,
+              help="Soften the training targets by this much (0 turns it off).")
 @click.option("--class-weight", type=click.Choice(["balanced", "none"]), default="balanced", show_default=True)
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation file [default: split off the data].")
 @click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
@@ -250,3 +252,49 @@ def archs():
 
     for architecture in ARCHITECTURES.values():
         click.echo(f"{architecture.name:<8} {architecture.description}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback unless you say otherwise.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="TCP port (TF Serving's REST default).")
+@click.option("--name", help="Serve the model under this name [default: the export's name].")
+@click.option("--max-batch-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Most instances run through the model together.")
+@click.option("--max-wait-ms", type=click.FloatRange(0), default=2.0, show_default=True,
+              help="How long a request waits for others to share its batch.")
+@click.option("--max-body-bytes", type=click.IntRange(1), default=10 * 1024 * 1024, show_default=True,
+              help="Larger request bodies get 413.")
+def serve(path, host, port, name, max_batch_size, max_wait_ms, max_body_bytes):
+    """Serve the models under PATH over TensorFlow Serving's REST API.
+
+    PATH is a run directory, an export directory with numbered versions, or a directory of
+    several of these. Stop with Ctrl-C or SIGTERM; requests in flight finish first.
+
+    \b
+    Example:
+      seqclf serve runs/mr --port 8501
+      curl -d '{"instances": ["a gripping, funny film"]}' \\
+        localhost:8501/v1/models/movie_reviews_sample:predict
+    """
+    from .errors import ConfigError
+    from .serving import find_models, serve as run_server
+
+    find_models(path, name)
+    _check_port_free(host, port, ConfigError)
+    click.echo(f"Serving on http://{host}:{port}/v1/models/ (Ctrl-C to stop)", err=True)
+    run_server(path, host, port, name, max_batch_size, max_wait_ms, max_body_bytes)
+
+
+def _check_port_free(host, port, error):
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as problem:
+        raise error(f"cannot listen on {host}:{port} ({problem.strerror}); pass another --port or --host") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ import pandas as pd
 from . import __version__
 from .data import text  # noqa: F401  (registers the text adapter)
 from .data.adapters import detect_adapter, get_adapter
+from .data.columns import label_strings
 from .data.readers import read_table
 from .data.splits import stratified_split
 from .errors import ConfigError
@@ -37,7 +38,7 @@ class FitSettings:
 
     arch: str = "bigru"
     units: tuple = (64,)
-    dropout: float = 0.3
+    dropout: float = 0.5
     recurrent_dropout: float = 0.0
     pooling: str = "last"
     epochs: int = 20
@@ -46,6 +47,7 @@ class FitSettings:
     clipnorm: float = 1.0
     class_weight: str = "balanced"
     patience: int = 3
+    label_smoothing: float = 0.1
     val_size: float = 0.1
     test_size: float = 0.1
     seed: int = 0
@@ -53,7 +55,7 @@ class FitSettings:
     def __post_init__(self):
         self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling)
         check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
-                                self.patience)
+                                self.patience, self.label_smoothing)
         for name in ("val_size", "test_size"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
@@ -118,7 +120,8 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
         core, adapter.encode(train_frame), adapter.targets(train_frame, data.data),
         adapter.encode(val_frame), adapter.targets(val_frame, data.val or data.data),
         epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-        clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience, verbose=verbose,
+        clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience,
+        label_smoothing=settings.label_smoothing, verbose=verbose,
     )
     model = adapter.wrap(core)
     metrics = {
@@ -139,7 +142,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
         "data_summary": {
             **adapter.summary(),
             "rows": {"train": len(train_frame), "val": len(val_frame), "test": len(test_frame)},
-            "class_counts": train_frame[adapter.label_col].astype(str).value_counts().to_dict(),
+            "class_counts": label_strings(train_frame[adapter.label_col]).value_counts().to_dict(),
         },
         "model": {"n_parameters": int(core.count_params()), "export_name": _export_name(name, data.data)},
         "versions": _versions(),
@@ -211,12 +214,12 @@ def _make_adapter(adapter_cls, label_col, options):
 
 
 def _split(adapter, frame, data, settings):
-    labels = frame[adapter.label_col].astype(str)
+    labels = label_strings(frame[adapter.label_col])
     if data.test:
         test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
     else:
         frame, test = stratified_split(frame, labels, settings.test_size, settings.seed, data.data, "test")
-        labels = frame[adapter.label_col].astype(str)
+        labels = label_strings(frame[adapter.label_col])
     if data.val:
         val = adapter.prepare(read_table(data.val, data.format, data.encoding), data.val)
     else:
@@ -253,7 +256,7 @@ def _prediction_table(model, adapter, frame, with_truth=False):
     ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
     table = pd.DataFrame({"id": ids})
     if with_truth:
-        table["true_label"] = frame[adapter.label_col].astype(str).to_numpy()
+        table["true_label"] = label_strings(frame[adapter.label_col]).to_numpy()
     table["label"] = np.asarray(adapter.classes_, dtype=object)[probabilities.argmax(axis=1)]
     for i, name in enumerate(adapter.classes_):
         table[f"prob_{name}"] = probabilities[:, i].round(6)

@@ -43,7 +43,7 @@ def class_weights(y, n_classes, mode):
     }
 
 
-def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience):
+def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing=0.0):
     """Raise :class:`ConfigError` for a training setting that cannot work."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
@@ -54,11 +54,17 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
         raise ConfigError(f"The 'clipnorm' parameter must be > 0. Got {clipnorm!r} instead.")
     if class_weight not in CLASS_WEIGHTS:
         raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {class_weight!r} instead.")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"The 'label_smoothing' parameter must be in [0, 1). Got {label_smoothing!r} instead.")
 
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, learning_rate=1e-3, clipnorm=1.0,
-          class_weight="balanced", patience=3, verbose=1):
+          class_weight="balanced", patience=3, label_smoothing=0.0, verbose=1):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
+
+    The loss is cross-entropy with ``label_smoothing`` (targets ``1 - s + s/k`` and ``s/k``):
+    it keeps the model from growing over-confident, so the validation loss keeps tracking
+    accuracy for longer and early stopping does not stop at the first epoch.
 
     Ctrl-C stops training early and still restores the best weights seen so far.
 
@@ -68,15 +74,17 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, le
     >>> result.stopped_by  # doctest: +SKIP
     'epochs'
     """
-    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience)
+    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing)
+    n_classes = model.output_shape[-1]
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
+    y_train, y_val = (keras.utils.to_categorical(y, n_classes) for y in (y_train, y_val))
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     history = keras.callbacks.History()
-    weights = class_weights(y_train, model.output_shape[-1], class_weight)
+    weights = class_weights(y_train.argmax(axis=1), n_classes, class_weight)
     started = time.perf_counter()
     stopped_by = "epochs"
     try:

@@ -50,11 +50,11 @@ class TextAdapter(Adapter):
         AdapterOption("tokens", "Token unit.", default="word", choices=("word", "char")),
         AdapterOption("max_tokens", "Vocabulary size incl. padding and OOV [auto from training split].", type=int),
         AdapterOption("max_length", "Tokens per text; longer texts are cut [auto: 99th percentile].", type=int),
-        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=128),
+        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=64),
     )
 
     def __init__(self, label_col=None, text_col=None, tokens="word", max_tokens=None, max_length=None,
-                 embedding_dim=128):
+                 embedding_dim=64):
         super().__init__(label_col)
         self.text_col = text_col
         self.tokens = tokens

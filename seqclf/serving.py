@@ -1,0 +1,474 @@
+"""An HTTP server speaking TensorFlow Serving's REST API for exported seqclf models.
+
+Endpoints (as TensorFlow Serving defines them, plus health checks):
+
+- ``GET  /v1/models/{name}[/versions/{v}]``           model status
+- ``GET  /v1/models/{name}[/versions/{v}]/metadata``  signature: input and output names, dtypes, shapes
+- ``POST /v1/models/{name}[/versions/{v}]:predict``   row (``instances``) or columnar (``inputs``) requests
+- ``GET  /healthz``, ``/readyz``, ``/openapi.json``
+
+Concurrent requests are grouped into batches (at most ``max_batch_size`` instances, waiting at
+most ``max_wait_ms`` for more) and run through the SavedModel's signature function directly.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from starlette.applications import Starlette
+from tensorflow.core.framework import types_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .errors import RunDirectoryError
+from .export import SIGNATURE
+
+log = logging.getLogger(__name__)
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class RequestError(Exception):
+    """A request the server cannot answer; ``status`` is the HTTP status code."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ServedModel:
+    """One version of one model: its loaded SavedModel and serving signature."""
+
+    name: str
+    version: int
+    path: Path
+    loaded: object = field(repr=False)
+    signature: object = field(repr=False)
+
+    @classmethod
+    def load(cls, name, version, path):
+        loaded = tf.saved_model.load(str(path))
+        if SIGNATURE not in loaded.signatures:
+            raise RunDirectoryError(f"{path} has no {SIGNATURE!r} signature")
+        return cls(name, version, Path(path), loaded, loaded.signatures[SIGNATURE])
+
+    @property
+    def input_name(self):
+        return next(iter(self.signature.structured_input_signature[1]))
+
+    @property
+    def input_spec(self):
+        return self.signature.structured_input_signature[1][self.input_name]
+
+    def to_tensor(self, values):
+        """Check ``values`` (a list of instances) against the signature's input and convert them."""
+        spec = self.input_spec
+        if spec.dtype == tf.string:
+            if not all(isinstance(v, str) for v in values):
+                raise RequestError(f"input {self.input_name!r} takes strings; got {_kinds(values)}")
+            return tf.constant(values, dtype=tf.string)
+        try:
+            array = np.asarray(values, dtype=spec.dtype.as_numpy_dtype)
+        except (TypeError, ValueError):
+            raise RequestError(f"input {self.input_name!r} takes {spec.dtype.name} arrays of shape "
+                               f"{_shape(spec.shape)}; got values that are not one") from None
+        if not spec.shape.is_compatible_with(array.shape):
+            raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
+        return tf.constant(array)
+
+    def run(self, tensor):
+        """The signature's outputs for a batch, as NumPy arrays (strings decoded)."""
+        outputs = self.signature(**{self.input_name: tensor})
+        return {key: _numpy(value) for key, value in outputs.items()}
+
+    def metadata(self):
+        """``GetModelMetadata``'s answer, as TensorFlow Serving's REST API gives it."""
+        inputs = {self.input_name: _tensor_info(self.input_spec, f"{SIGNATURE}_{self.input_name}:0")}
+        outputs = {key: _tensor_info(spec, f"StatefulPartitionedCall:{i}")
+                   for i, (key, spec) in enumerate(sorted(self.signature.structured_outputs.items()))}
+        return {
+            "model_spec": {"name": self.name, "signature_name": "", "version": str(self.version)},
+            "metadata": {"signature_def": {"signature_def": {SIGNATURE: {
+                "inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict",
+            }}}},
+        }
+
+
+def find_models(path, name=None):
+    """Discover the models under ``path``: ``{name: {version: directory}}``.
+
+    ``path`` may be a run directory (``export/<name>/<v>``), an export directory of numbered
+    versions (``<v>/saved_model.pb``), a single version, or a directory holding several of these.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirectoryError(f"{path} is not a directory; pass a run directory or an export directory")
+    found = {}
+    for model_name, versions in _walk(path):
+        found.setdefault(name or model_name, {}).update(versions)
+    if not found:
+        raise RunDirectoryError(f"no SavedModel found under {path}; pass a run directory or export/<name>")
+    if name and len({n for n, _ in _walk(path)}) > 1:
+        raise RunDirectoryError(f"{path} holds several models; --name applies to one model only")
+    for model_name in found:
+        if not MODEL_NAME.match(model_name):
+            raise RunDirectoryError(f"model name {model_name!r} may only hold letters, digits, '_', '-' and '.'")
+    return found
+
+
+def _walk(path):
+    """Yield ``(name, {version: directory})`` for every model under ``path``."""
+    if (path / "saved_model.pb").exists():
+        version = int(path.name) if path.name.isdigit() else 1
+        yield (path.parent.name if path.name.isdigit() else path.name), {version: path}
+        return
+    versions = {int(p.name): p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists()}
+    if versions:
+        yield path.name, versions
+        return
+    if (path / "export").is_dir():
+        yield from _walk(path / "export")
+        return
+    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from _walk(child)
+
+
+class Batcher:
+    """Groups concurrent requests of one model into batches and runs them one batch at a time.
+
+    Parameters
+    ----------
+    model : ServedModel
+    max_batch_size : int
+        Most instances run together (a single larger request still runs, alone).
+    max_wait_ms : float
+        How long the first request of a batch waits for others.
+    """
+
+    def __init__(self, model, max_batch_size=64, max_wait_ms=2.0):
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.queue = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{model.name}")
+        self.task = None
+
+    def start(self):
+        self.task = asyncio.get_running_loop().create_task(self._work())
+
+    async def stop(self):
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        self.executor.shutdown(wait=True)
+
+    async def predict(self, instances):
+        """Outputs for ``instances`` (already checked), computed in a shared batch."""
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((instances, future))
+        return await future
+
+    async def _work(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            size = len(batch[0][0])
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch_size:
+                remaining = deadline - loop.time()
+                try:
+                    item = self.queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self.queue.get(), remaining)
+                except (asyncio.TimeoutError, asyncio.QueueEmpty):
+                    break
+                batch.append(item)
+                size += len(item[0])
+            await self._run(loop, batch)
+
+    async def _run(self, loop, batch):
+        values = [value for instances, _ in batch for value in instances]
+        try:
+            tensor = self.model.to_tensor(values)
+            outputs = await loop.run_in_executor(self.executor, self.model.run, tensor)
+        except RequestError as error:
+            # One bad request must not fail the others: retry each alone to find it.
+            if len(batch) > 1:
+                for item in batch:
+                    await self._run(loop, [item])
+            elif not batch[0][1].done():
+                batch[0][1].set_exception(error)
+            return
+        except Exception as error:  # a model failure is reported to every caller of the batch
+            log.exception("batch of %d failed", len(values))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RequestError(f"the model failed: {error}", 500))
+            return
+        start = 0
+        for instances, future in batch:
+            end = start + len(instances)
+            if not future.done():
+                future.set_result({key: value[start:end] for key, value in outputs.items()})
+            start = end
+
+
+def create_app(models, max_batch_size=64, max_wait_ms=2.0, max_body_bytes=10 * 1024 * 1024):
+    """The Starlette application serving ``models`` (``{name: {version: directory}}``)."""
+    served = {}
+    batchers = {}
+    state = {"ready": False}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        loop = asyncio.get_running_loop()
+        for name, versions in models.items():
+            for version, directory in versions.items():
+                model = await loop.run_in_executor(None, ServedModel.load, name, version, directory)
+                served.setdefault(name, {})[version] = model
+                batchers[name, version] = Batcher(model, max_batch_size, max_wait_ms)
+                batchers[name, version].start()
+                log.info("serving %s version %d from %s", name, version, directory)
+        state["ready"] = True
+        try:
+            yield
+        finally:
+            for batcher in batchers.values():
+                await batcher.stop()
+
+    def lookup(request):
+        name = request.path_params["name"]
+        if name not in served:
+            raise RequestError(f"Servable not found for request: Latest({name})", 404)
+        version = request.path_params.get("version")
+        if version is None:
+            return served[name][max(served[name])]
+        if not version.isdigit() or int(version) not in served[name]:
+            raise RequestError(f"Servable not found for request: Specific({name}, {version})", 404)
+        return served[name][int(version)]
+
+    async def status(request):
+        model = lookup(request)
+        versions = [model] if "version" in request.path_params else served[model.name].values()
+        return _json({"model_version_status": [
+            {"version": str(m.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for m in sorted(versions, key=lambda m: -m.version)
+        ]})
+
+    async def metadata(request):
+        return _json(lookup(request).metadata())
+
+    async def predict(request):
+        model = lookup(request)
+        body = await _read_body(request, max_body_bytes)
+        instances, columnar = _parse_predict(body, model)
+        if not instances:
+            raise RequestError("the request has no instances")
+        model.to_tensor(instances[:1])  # reject a wrong dtype or shape here, before batching
+        outputs = await batchers[model.name, model.version].predict(instances)
+        if columnar:
+            return _json({"outputs": {key: value.tolist() for key, value in outputs.items()}})
+        keys = sorted(outputs)
+        return _json({"predictions": [
+            {key: outputs[key][i:i + 1].tolist()[0] for key in keys} for i in range(len(instances))
+        ]})
+
+    async def healthz(request):
+        return _json({"status": "alive"})
+
+    async def readyz(request):
+        if not state["ready"]:
+            return _json({"status": "loading"}, 503)
+        return _json({"status": "ready", "models": {n: sorted(v) for n, v in served.items()}})
+
+    async def openapi(request):
+        return _json(OPENAPI)
+
+    def route(path, endpoint, methods):
+        async def handler(request):
+            try:
+                return await endpoint(request)
+            except RequestError as error:
+                return _json({"error": str(error)}, error.status)
+            except Exception as error:  # never a bare 500 page: always TF Serving's JSON error
+                log.exception("%s %s failed", request.method, request.url.path)
+                return _json({"error": f"internal error: {error}"}, 500)
+        return Route(path, handler, methods=methods)
+
+    routes = [
+        route("/healthz", healthz, ["GET"]),
+        route("/readyz", readyz, ["GET"]),
+        route("/openapi.json", openapi, ["GET"]),
+        route("/v1/models/{name}", status, ["GET"]),
+        route("/v1/models/{name}/versions/{version}", status, ["GET"]),
+        route("/v1/models/{name}/metadata", metadata, ["GET"]),
+        route("/v1/models/{name}/versions/{version}/metadata", metadata, ["GET"]),
+        route("/v1/models/{name}:predict", predict, ["POST"]),
+        route("/v1/models/{name}/versions/{version}:predict", predict, ["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _read_body(request, limit):
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"request body of {declared} bytes is over the limit of {limit} bytes", 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(f"request body is over the limit of {limit} bytes", 413)
+    return bytes(body)
+
+
+def _parse_predict(body, model):
+    """Return ``(instances, columnar)`` from a predict request body."""
+    try:
+        request = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(f"the body is not valid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise RequestError('the body must be a JSON object with "instances" or "inputs"')
+    signature = request.get("signature_name", SIGNATURE) or SIGNATURE
+    if signature != SIGNATURE:
+        raise RequestError(f"serving signature name: {signature!r} not found in signature def")
+    if ("instances" in request) == ("inputs" in request):
+        raise RequestError('the body must hold exactly one of "instances" (row format) or "inputs" (columnar format)')
+    name = model.input_name
+    if "instances" in request:
+        instances = request["instances"]
+        if not isinstance(instances, list):
+            raise RequestError('"instances" must be a list')
+        return [_unwrap(item, name) for item in instances], False
+    inputs = request["inputs"]
+    if isinstance(inputs, dict):
+        if set(inputs) != {name}:
+            raise RequestError(f'"inputs" must name the input {name!r}; got {", ".join(map(repr, inputs)) or "none"}')
+        inputs = inputs[name]
+    if not isinstance(inputs, list):
+        raise RequestError('"inputs" must be a list (or an object holding one list per input)')
+    return inputs, True
+
+
+def _unwrap(item, name):
+    if isinstance(item, dict):
+        if set(item) != {name}:
+            raise RequestError(f"each instance object must hold the input {name!r} only; got {', '.join(map(repr, item))}")
+        return item[name]
+    return item
+
+
+def _json(data, status=200):
+    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
+
+
+def _numpy(tensor):
+    array = tensor.numpy()
+    if array.dtype == object:
+        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
+    return array
+
+
+def _kinds(values):
+    return ", ".join(sorted({type(v).__name__ for v in values}))
+
+
+def _shape(shape):
+    return "[" + ", ".join("-1" if d is None else str(d) for d in shape.as_list()) + "]"
+
+
+def _tensor_info(spec, tensor_name):
+    return {
+        "dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
+        "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape.as_list()],
+                         "unknown_rank": False},
+        "name": tensor_name,
+    }
+
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "seqclf model server", "version": "1",
+             "description": "TensorFlow Serving's REST API (predict, status, metadata) for seqclf exports."},
+    "paths": {
+        "/v1/models/{name}:predict": {"post": {
+            "summary": "Predict with the latest version",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/PredictRequest"}}}},
+            "responses": {"200": {"description": "predictions (row format) or outputs (columnar format)",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
+                          "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+                          "413": {"$ref": "#/components/responses/Error"}},
+        }},
+        "/v1/models/{name}/versions/{version}:predict": {"post": {
+            "summary": "Predict with one version",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/PredictRequest"}}}},
+            "responses": {"200": {"description": "predictions or outputs",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
+                          "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+                          "413": {"$ref": "#/components/responses/Error"}},
+        }},
+        "/v1/models/{name}": {"get": {"summary": "Status of every version", "parameters": [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "model_version_status"}, "404": {"$ref": "#/components/responses/Error"}}}},
+        "/v1/models/{name}/versions/{version}": {"get": {"summary": "Status of one version", "parameters": [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "model_version_status"}, "404": {"$ref": "#/components/responses/Error"}}}},
+        "/v1/models/{name}/metadata": {"get": {"summary": "Signature of the latest version", "parameters": [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "model_spec and signature_def"}, "404": {"$ref": "#/components/responses/Error"}}}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness: models loaded", "responses": {
+            "200": {"description": "ready"}, "503": {"description": "still loading"}}}},
+    },
+    "components": {
+        "schemas": {
+            "PredictRequest": {"type": "object", "properties": {
+                "signature_name": {"type": "string"},
+                "instances": {"type": "array", "items": {}, "description": "row format: one raw input per item"},
+                "inputs": {"description": "columnar format: a list, or {input name: list}"}}},
+            "PredictResponse": {"type": "object", "properties": {
+                "predictions": {"type": "array", "items": {"type": "object", "properties": {
+                    "label": {"type": "string"}, "probabilities": {"type": "array", "items": {"type": "number"}}}}},
+                "outputs": {"type": "object"}}},
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+        },
+        "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/Error"}}}}},
+    },
+}
+
+
+def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_wait_ms=2.0,
+          max_body_bytes=10 * 1024 * 1024):
+    """Serve the models under ``path`` until SIGTERM or Ctrl-C (requests in flight finish first)."""
+    import uvicorn
+
+    models = find_models(path, name)
+    app = create_app(models, max_batch_size, max_wait_ms, max_body_bytes)
+    started = time.perf_counter()
+    log.info("models: %s", ", ".join(f"{n} (versions {', '.join(map(str, sorted(v)))})" for n, v in models.items()))
+    # uvicorn shuts down gracefully, then re-raises the signal it caught; end with exit code 0 then.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    finally:
+        log.info("server stopped after %.0f s", time.perf_counter() - started)
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(0)

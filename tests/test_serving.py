@@ -1,0 +1,208 @@
+"""The real server, started with `seqclf serve` in a subprocess on a free loopback port."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import keras
+import numpy as np
+import pytest
+import requests
+from click.testing import CliRunner
+
+from seqclf.cli import main
+
+TEXTS = ["an utterly charming , funny film", "boring", "the plot is a mess and the acting is worse"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, path, *options):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "seqclf.cli", "serve", str(path), "--port", str(self.port), *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready")
+
+    def get(self, path):
+        return requests.get(self.url + path, timeout=30)
+
+    def post(self, path, body):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(self.url + path, data=data, timeout=30)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    server = Server(tiny_run, "--max-body-bytes", "4000")
+    yield server
+    assert server.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_run):
+    model = keras.saving.load_model(tiny_run / "model.keras", safe_mode=True)
+    return model.predict(np.array(TEXTS, dtype=object), verbose=0)
+
+
+PREDICT = "/v1/models/reviews:predict"
+
+
+def test_status_and_version_status(server):
+    status = server.get("/v1/models/reviews")
+    assert status.status_code == 200
+    assert status.json() == {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert server.get("/v1/models/reviews/versions/1").json() == status.json()
+
+
+def test_metadata_describes_the_signature(server):
+    metadata = server.get("/v1/models/reviews/metadata").json()
+    assert metadata["model_spec"] == {"name": "reviews", "signature_name": "", "version": "1"}
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    assert signature["inputs"]["text"]["dtype"] == "DT_STRING"
+    assert signature["inputs"]["text"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
+    assert signature["outputs"]["probabilities"]["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in signature["outputs"]["probabilities"]["tensor_shape"]["dim"]] == ["-1", "2"]
+    assert signature["outputs"]["label"]["dtype"] == "DT_STRING"
+
+
+def test_row_format_equals_the_in_process_model(server, expected):
+    for instances in (TEXTS, [{"text": t} for t in TEXTS]):
+        answer = server.post(PREDICT, {"instances": instances})
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+        np.testing.assert_allclose([p["probabilities"] for p in predictions], expected, atol=1e-5)
+        assert [p["label"] for p in predictions] == [["neg", "pos"][i] for i in expected.argmax(axis=1)]
+
+
+def test_columnar_format_and_versioned_url(server, expected):
+    for inputs in (TEXTS, {"text": TEXTS}):
+        answer = server.post("/v1/models/reviews/versions/1:predict", {"signature_name": "serving_default", "inputs": inputs})
+        assert answer.status_code == 200, answer.text
+        outputs = answer.json()["outputs"]
+        np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+        assert len(outputs["label"]) == 3
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(server, expected):
+    def one(i):
+        return i, server.post(PREDICT, {"instances": [TEXTS[i % 3]]}).json()["predictions"][0]["probabilities"]
+
+    with ThreadPoolExecutor(16) as pool:
+        for i, probabilities in pool.map(one, range(96)):
+            np.testing.assert_allclose(probabilities, expected[i % 3], atol=1e-5)
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"{not json", 400, "not valid JSON"),
+    (b"\xff\xfe", 400, "not valid JSON"),
+    ([1, 2], 400, "must be a JSON object"),
+    ({"instances": [1.5, 2.0]}, 400, "takes strings"),
+    ({"instances": "a text"}, 400, '"instances" must be a list'),
+    ({"instances": []}, 400, "no instances"),
+    ({"instances": ["a"], "inputs": ["b"]}, 400, "exactly one of"),
+    ({"inputs": {"sentence": ["a"]}}, 400, "must name the input 'text'"),
+    ({"instances": [{"body": "a"}]}, 400, "must hold the input 'text'"),
+    ({"signature_name": "classify", "instances": ["a"]}, 400, "'classify' not found"),
+    ({"instances": ["x" * 5000]}, 413, "over the limit of 4000 bytes"),
+])
+def test_bad_requests_get_json_errors_and_the_server_stays_up(server, body, status, message, expected):
+    answer = server.post(PREDICT, body)
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
+    good = server.post(PREDICT, {"instances": TEXTS[:1]})
+    assert good.status_code == 200
+    np.testing.assert_allclose(good.json()["predictions"][0]["probabilities"], expected[0], atol=1e-5)
+
+
+def test_unknown_model_or_version_is_404(server):
+    for path in ("/v1/models/nope", "/v1/models/reviews/versions/7", "/v1/models/reviews/versions/x/metadata"):
+        answer = server.get(path)
+        assert answer.status_code == 404 and "Servable not found" in answer.json()["error"]
+    assert server.post("/v1/models/nope:predict", {"instances": ["a"]}).status_code == 404
+
+
+def test_health_readiness_and_openapi(server):
+    assert server.get("/healthz").json() == {"status": "alive"}
+    assert server.get("/readyz").json() == {"status": "ready", "models": {"reviews": [1]}}
+    spec = server.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/v1/models/{name}:predict" in spec["paths"]
+
+
+def test_several_models_and_versions_from_one_directory(tiny_run, tmp_path):
+    export = tiny_run / "export" / "reviews" / "1"
+    for target in ("alpha/1", "beta/1", "beta/2"):
+        shutil.copytree(export, tmp_path / "models" / target)
+    server = Server(tmp_path / "models")
+    try:
+        assert server.get("/readyz").json()["models"] == {"alpha": [1], "beta": [1, 2]}
+        assert [s["version"] for s in server.get("/v1/models/beta").json()["model_version_status"]] == ["2", "1"]
+        assert server.get("/v1/models/beta/metadata").json()["model_spec"]["version"] == "2"
+        assert server.post("/v1/models/alpha:predict", {"instances": ["fine"]}).status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_finishes_requests_in_flight(tiny_run, expected):
+    server = Server(tiny_run, "--name", "mr", "--max-wait-ms", "1500", "--max-batch-size", "1000")
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(server.post("/v1/models/mr:predict", {"instances": TEXTS})))
+    thread.start()
+    time.sleep(0.5)  # the request now waits in the batcher
+    server.process.send_signal(signal.SIGTERM)
+    thread.join(timeout=30)
+    assert server.process.wait(timeout=30) == 0
+    assert answers and answers[0].status_code == 200
+    np.testing.assert_allclose([p["probabilities"] for p in answers[0].json()["predictions"]], expected, atol=1e-5)
+
+
+def test_serve_cli_reports_bad_paths_and_busy_ports(tiny_run, tmp_path):
+    result = CliRunner().invoke(main, ["serve", str(tmp_path)])
+    assert result.exit_code == 2 and "no SavedModel found under" in result.stderr
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        result = CliRunner().invoke(main, ["serve", str(tiny_run), "--port", str(busy.getsockname()[1])])
+    assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.stderr
+
+
+def test_saved_model_cli_shows_the_serving_signature(tiny_run):
+    cli = shutil.which("saved_model_cli", path=os.path.dirname(sys.executable))
+    shown = subprocess.run([cli, "show", "--dir", str(tiny_run / "export" / "reviews" / "1"), "--all"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "signature_def['serving_default']" in shown
+    assert "dtype: DT_STRING" in shown and "Method name is: tensorflow/serving/predict" in shown
