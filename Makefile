@@ -28,7 +28,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 benchmark: $(STAMP)
-	$(BIN)/python benchmarks/text_accuracy.py --seeds 0,1,2
+	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
+	$(BIN)/python benchmarks/text_accuracy.py
+	$(BIN)/python benchmarks/serve_load.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

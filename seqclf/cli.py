@@ -261,7 +261,7 @@ def archs():
 @click.option("--name", help="Serve the model under this name [default: the export's name].")
 @click.option("--max-batch-size", type=click.IntRange(1), default=64, show_default=True,
               help="Most instances run through the model together.")
-@click.option("--max-wait-ms", type=click.FloatRange(0), default=2.0, show_default=True,
+@click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True,
               help="How long a request waits for others to share its batch.")
 @click.option("--max-body-bytes", type=click.IntRange(1), default=10 * 1024 * 1024, show_default=True,
               help="Larger request bodies get 413.")

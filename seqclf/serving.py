@@ -12,7 +12,6 @@ most ``max_wait_ms`` for more) and run through the SavedModel's signature functi
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -24,11 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from starlette.applications import Starlette
 from tensorflow.core.framework import types_pb2
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from .errors import RunDirectoryError
 from .export import SIGNATURE
@@ -70,13 +65,13 @@ class ServedModel:
     def input_spec(self):
         return self.signature.structured_input_signature[1][self.input_name]
 
-    def to_tensor(self, values):
-        """Check ``values`` (a list of instances) against the signature's input and convert them."""
+    def check(self, values):
+        """Check ``values`` (a list of instances) against the signature's input; return them as an array."""
         spec = self.input_spec
         if spec.dtype == tf.string:
             if not all(isinstance(v, str) for v in values):
                 raise RequestError(f"input {self.input_name!r} takes strings; got {_kinds(values)}")
-            return tf.constant(values, dtype=tf.string)
+            return np.array(values, dtype=object)
         try:
             array = np.asarray(values, dtype=spec.dtype.as_numpy_dtype)
         except (TypeError, ValueError):
@@ -84,11 +79,11 @@ class ServedModel:
                                f"{_shape(spec.shape)}; got values that are not one") from None
         if not spec.shape.is_compatible_with(array.shape):
             raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
-        return tf.constant(array)
+        return array
 
-    def run(self, tensor):
-        """The signature's outputs for a batch, as NumPy arrays (strings decoded)."""
-        outputs = self.signature(**{self.input_name: tensor})
+    def run(self, values):
+        """The signature's outputs for a batch of instances, as NumPy arrays (strings decoded)."""
+        outputs = self.signature(**{self.input_name: tf.constant(self.check(values), dtype=self.input_spec.dtype)})
         return {key: _numpy(value) for key, value in outputs.items()}
 
     def metadata(self):
@@ -152,10 +147,11 @@ class Batcher:
     max_batch_size : int
         Most instances run together (a single larger request still runs, alone).
     max_wait_ms : float
-        How long the first request of a batch waits for others.
+        How long the first request of a batch waits for others, when the previous batch held
+        more than one request.
     """
 
-    def __init__(self, model, max_batch_size=64, max_wait_ms=2.0):
+    def __init__(self, model, max_batch_size=64, max_wait_ms=5.0):
         self.model = model
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
@@ -180,10 +176,13 @@ class Batcher:
 
     async def _work(self):
         loop = asyncio.get_running_loop()
+        previous = 1
         while True:
             batch = [await self.queue.get()]
             size = len(batch[0][0])
-            deadline = loop.time() + self.max_wait
+            # Wait for company only under concurrent load (the last batch held several requests):
+            # a lone client is not made to wait for others who will not come.
+            deadline = loop.time() + (self.max_wait if previous > 1 else 0.0)
             while size < self.max_batch_size:
                 remaining = deadline - loop.time()
                 try:
@@ -192,13 +191,13 @@ class Batcher:
                     break
                 batch.append(item)
                 size += len(item[0])
+            previous = len(batch)
             await self._run(loop, batch)
 
     async def _run(self, loop, batch):
         values = [value for instances, _ in batch for value in instances]
         try:
-            tensor = self.model.to_tensor(values)
-            outputs = await loop.run_in_executor(self.executor, self.model.run, tensor)
+            outputs = await loop.run_in_executor(self.executor, self.model.run, values)
         except RequestError as error:
             # One bad request must not fail the others: retry each alone to find it.
             if len(batch) > 1:
@@ -221,112 +220,137 @@ class Batcher:
             start = end
 
 
-def create_app(models, max_batch_size=64, max_wait_ms=2.0, max_body_bytes=10 * 1024 * 1024):
-    """The Starlette application serving ``models`` (``{name: {version: directory}}``)."""
-    served = {}
-    batchers = {}
-    state = {"ready": False}
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
+JSON_HEADERS = [(b"content-type", b"application/json")]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
+
+class ModelServer:
+    """The ASGI application serving ``models`` (``{name: {version: directory}}``), for uvicorn.
+
+    A plain ASGI callable rather than a web framework: the predict path is the hot path, and
+    every layer a framework adds costs throughput when the event loop is the bottleneck.
+    """
+
+    def __init__(self, models, max_batch_size=64, max_wait_ms=5.0, max_body_bytes=10 * 1024 * 1024):
+        self.models = models
+        self.max_batch_size = max_batch_size
+        self.max_wait_ms = max_wait_ms
+        self.max_body_bytes = max_body_bytes
+        self.served = {}
+        self.batchers = {}
+        self.ready = False
+        self.fixed = {"/healthz": self._healthz, "/readyz": self._readyz, "/openapi.json": lambda: (200, OPENAPI)}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            try:
+                status, payload = await self._handle(scope, receive)
+            except RequestError as error:
+                status, payload = error.status, {"error": str(error)}
+            except Exception as error:  # never a bare 500 page: always TF Serving's JSON error
+                log.exception("%s %s failed", scope["method"], scope["path"])
+                status, payload = 500, {"error": f"internal error: {error}"}
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._load()
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for batcher in self.batchers.values():
+                    await batcher.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _load(self):
         loop = asyncio.get_running_loop()
-        for name, versions in models.items():
+        for name, versions in self.models.items():
             for version, directory in versions.items():
                 model = await loop.run_in_executor(None, ServedModel.load, name, version, directory)
-                served.setdefault(name, {})[version] = model
-                batchers[name, version] = Batcher(model, max_batch_size, max_wait_ms)
-                batchers[name, version].start()
+                self.served.setdefault(name, {})[version] = model
+                self.batchers[name, version] = Batcher(model, self.max_batch_size, self.max_wait_ms)
+                self.batchers[name, version].start()
                 log.info("serving %s version %d from %s", name, version, directory)
-        state["ready"] = True
-        try:
-            yield
-        finally:
-            for batcher in batchers.values():
-                await batcher.stop()
+        self.ready = True
 
-    def lookup(request):
-        name = request.path_params["name"]
-        if name not in served:
-            raise RequestError(f"Servable not found for request: Latest({name})", 404)
-        version = request.path_params.get("version")
-        if version is None:
-            return served[name][max(served[name])]
-        if not version.isdigit() or int(version) not in served[name]:
-            raise RequestError(f"Servable not found for request: Specific({name}, {version})", 404)
-        return served[name][int(version)]
-
-    async def status(request):
-        model = lookup(request)
-        versions = [model] if "version" in request.path_params else served[model.name].values()
-        return _json({"model_version_status": [
+    async def _handle(self, scope, receive):
+        path, method = scope["path"], scope["method"]
+        if path in self.fixed:
+            _expect(method, "GET")
+            return self.fixed[path]()
+        match = ROUTE.match(path)
+        if match is None:
+            raise RequestError("Not Found", 404)
+        action = match["action"]
+        _expect(method, "POST" if action == ":predict" else "GET")
+        model = self._lookup(match["name"], match["version"])
+        if action == ":predict":
+            return 200, await self._predict(model, await _read_body(scope, receive, self.max_body_bytes))
+        if action == "/metadata":
+            return 200, model.metadata()
+        versions = [model] if match["version"] else self.served[model.name].values()
+        return 200, {"model_version_status": [
             {"version": str(m.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
             for m in sorted(versions, key=lambda m: -m.version)
-        ]})
+        ]}
 
-    async def metadata(request):
-        return _json(lookup(request).metadata())
+    def _lookup(self, name, version):
+        if name not in self.served:
+            raise RequestError(f"Servable not found for request: Latest({name})", 404)
+        if version is None:
+            return self.served[name][max(self.served[name])]
+        if not version.isdigit() or int(version) not in self.served[name]:
+            raise RequestError(f"Servable not found for request: Specific({name}, {version})", 404)
+        return self.served[name][int(version)]
 
-    async def predict(request):
-        model = lookup(request)
-        body = await _read_body(request, max_body_bytes)
+    async def _predict(self, model, body):
         instances, columnar = _parse_predict(body, model)
         if not instances:
             raise RequestError("the request has no instances")
-        model.to_tensor(instances[:1])  # reject a wrong dtype or shape here, before batching
-        outputs = await batchers[model.name, model.version].predict(instances)
+        model.check(instances)  # reject a wrong dtype or shape here, before batching
+        outputs = await self.batchers[model.name, model.version].predict(instances)
         if columnar:
-            return _json({"outputs": {key: value.tolist() for key, value in outputs.items()}})
-        keys = sorted(outputs)
-        return _json({"predictions": [
-            {key: outputs[key][i:i + 1].tolist()[0] for key in keys} for i in range(len(instances))
-        ]})
+            return {"outputs": {key: value.tolist() for key, value in outputs.items()}}
+        lists = {key: value.tolist() for key, value in sorted(outputs.items())}
+        return {"predictions": [{key: values[i] for key, values in lists.items()} for i in range(len(instances))]}
 
-    async def healthz(request):
-        return _json({"status": "alive"})
+    def _healthz(self):
+        return 200, {"status": "alive"}
 
-    async def readyz(request):
-        if not state["ready"]:
-            return _json({"status": "loading"}, 503)
-        return _json({"status": "ready", "models": {n: sorted(v) for n, v in served.items()}})
-
-    async def openapi(request):
-        return _json(OPENAPI)
-
-    def route(path, endpoint, methods):
-        async def handler(request):
-            try:
-                return await endpoint(request)
-            except RequestError as error:
-                return _json({"error": str(error)}, error.status)
-            except Exception as error:  # never a bare 500 page: always TF Serving's JSON error
-                log.exception("%s %s failed", request.method, request.url.path)
-                return _json({"error": f"internal error: {error}"}, 500)
-        return Route(path, handler, methods=methods)
-
-    routes = [
-        route("/healthz", healthz, ["GET"]),
-        route("/readyz", readyz, ["GET"]),
-        route("/openapi.json", openapi, ["GET"]),
-        route("/v1/models/{name}", status, ["GET"]),
-        route("/v1/models/{name}/versions/{version}", status, ["GET"]),
-        route("/v1/models/{name}/metadata", metadata, ["GET"]),
-        route("/v1/models/{name}/versions/{version}/metadata", metadata, ["GET"]),
-        route("/v1/models/{name}:predict", predict, ["POST"]),
-        route("/v1/models/{name}/versions/{version}:predict", predict, ["POST"]),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    def _readyz(self):
+        if not self.ready:
+            return 503, {"status": "loading"}
+        return 200, {"status": "ready", "models": {n: sorted(v) for n, v in self.served.items()}}
 
 
-async def _read_body(request, limit):
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestError(f"request body of {declared} bytes is over the limit of {limit} bytes", 413)
+def _expect(method, allowed):
+    if method != allowed:
+        raise RequestError("Method Not Allowed", 405)
+
+
+async def _read_body(scope, receive, limit):
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"request body of {int(declared)} bytes is over the limit of {limit} bytes", 413)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
         if len(body) > limit:
             raise RequestError(f"request body is over the limit of {limit} bytes", 413)
-    return bytes(body)
+        if not message.get("more_body"):
+            return bytes(body)
 
 
 def _parse_predict(body, model):
@@ -364,10 +388,6 @@ def _unwrap(item, name):
             raise RequestError(f"each instance object must hold the input {name!r} only; got {', '.join(map(repr, item))}")
         return item[name]
     return item
-
-
-def _json(data, status=200):
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
 
 
 def _numpy(tensor):
@@ -452,13 +472,13 @@ OPENAPI = {
 }
 
 
-def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_wait_ms=2.0,
+def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_wait_ms=5.0,
           max_body_bytes=10 * 1024 * 1024):
     """Serve the models under ``path`` until SIGTERM or Ctrl-C (requests in flight finish first)."""
     import uvicorn
 
     models = find_models(path, name)
-    app = create_app(models, max_batch_size, max_wait_ms, max_body_bytes)
+    app = ModelServer(models, max_batch_size, max_wait_ms, max_body_bytes)
     started = time.perf_counter()
     log.info("models: %s", ", ".join(f"{n} (versions {', '.join(map(str, sorted(v)))})" for n, v in models.items()))
     # uvicorn shuts down gracefully, then re-raises the signal it caught; end with exit code 0 then.

@@ -156,6 +156,9 @@ def test_unknown_model_or_version_is_404(server):
         answer = server.get(path)
         assert answer.status_code == 404 and "Servable not found" in answer.json()["error"]
     assert server.post("/v1/models/nope:predict", {"instances": ["a"]}).status_code == 404
+    assert server.get("/v2/nothing").json() == {"error": "Not Found"}
+    wrong_method = server.post("/v1/models/reviews", {"instances": ["a"]})
+    assert wrong_method.status_code == 405 and wrong_method.json() == {"error": "Method Not Allowed"}
 
 
 def test_health_readiness_and_openapi(server):
@@ -180,16 +183,19 @@ def test_several_models_and_versions_from_one_directory(tiny_run, tmp_path):
 
 
 def test_sigterm_finishes_requests_in_flight(tiny_run, expected):
-    server = Server(tiny_run, "--name", "mr", "--max-wait-ms", "1500", "--max-batch-size", "1000")
+    server = Server(tiny_run, "--name", "mr")
     answers = []
-    thread = threading.Thread(target=lambda: answers.append(server.post("/v1/models/mr:predict", {"instances": TEXTS})))
+    big = {"instances": TEXTS * 20_000}  # takes the model a few seconds
+    thread = threading.Thread(target=lambda: answers.append(server.post("/v1/models/mr:predict", big)))
     thread.start()
-    time.sleep(0.5)  # the request now waits in the batcher
+    time.sleep(0.5)  # the request is now being computed
     server.process.send_signal(signal.SIGTERM)
-    thread.join(timeout=30)
+    thread.join(timeout=60)
     assert server.process.wait(timeout=30) == 0
     assert answers and answers[0].status_code == 200
-    np.testing.assert_allclose([p["probabilities"] for p in answers[0].json()["predictions"]], expected, atol=1e-5)
+    predictions = answers[0].json()["predictions"]
+    assert len(predictions) == 60_000
+    np.testing.assert_allclose([p["probabilities"] for p in predictions[-3:]], expected, atol=1e-5)
 
 
 def test_serve_cli_reports_bad_paths_and_busy_ports(tiny_run, tmp_path):
@@ -206,3 +212,31 @@ def test_saved_model_cli_shows_the_serving_signature(tiny_run):
                            capture_output=True, text=True, check=True).stdout
     assert "signature_def['serving_default']" in shown
     assert "dtype: DT_STRING" in shown and "Method name is: tensorflow/serving/predict" in shown
+
+
+def test_batcher_groups_concurrent_requests_but_never_holds_a_lone_one(tiny_run, expected):
+    import asyncio
+
+    from seqclf.serving import Batcher, ServedModel
+
+    model = ServedModel.load("reviews", 1, tiny_run / "export" / "reviews" / "1")
+    sizes = []
+    run = model.run
+    model.run = lambda values: sizes.append(len(values)) or run(values)
+
+    async def scenario():
+        batcher = Batcher(model, max_batch_size=64, max_wait_ms=3000)
+        batcher.start()
+        started = time.monotonic()
+        alone = await batcher.predict(TEXTS[:1])
+        lone_seconds = time.monotonic() - started
+        together = await asyncio.gather(*(batcher.predict([text]) for text in TEXTS * 4))
+        await batcher.stop()
+        return alone, lone_seconds, together
+
+    alone, lone_seconds, together = asyncio.run(scenario())
+    assert lone_seconds < 2.0  # far below max_wait: nobody else was there to wait for
+    np.testing.assert_allclose(alone["probabilities"], expected[:1], atol=1e-5)
+    assert sizes[0] == 1 and max(sizes) > 1 and sum(sizes) == 13
+    for i, outputs in enumerate(together):
+        np.testing.assert_allclose(outputs["probabilities"][0], expected[i % 3], atol=1e-5)
