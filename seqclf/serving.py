@@ -414,42 +414,38 @@ def _tensor_info(spec, tensor_name):
     }
 
 
+def _openapi_paths():
+    """The model paths of the OpenAPI description: each with and without ``/versions/{v}``."""
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}
+    error = {"$ref": "#/components/responses/Error"}
+    paths = {}
+    for prefix, parameters, which in (("/v1/models/{name}", [name], "the latest version"),
+                                      ("/v1/models/{name}/versions/{version}", [name, version], "one version")):
+        paths[prefix + ":predict"] = {"post": {
+            "summary": f"Predict with {which}", "parameters": parameters,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/PredictRequest"}}}},
+            "responses": {"200": {"description": "predictions (row format) or outputs (columnar format)",
+                                  "content": {"application/json": {"schema": {
+                                      "$ref": "#/components/schemas/PredictResponse"}}}},
+                          "400": error, "404": error, "413": error},
+        }}
+        paths[prefix] = {"get": {"summary": f"Status of {which} (all versions without /versions)",
+                                 "parameters": parameters,
+                                 "responses": {"200": {"description": "model_version_status"}, "404": error}}}
+        paths[prefix + "/metadata"] = {"get": {"summary": f"Signature of {which}", "parameters": parameters,
+                                               "responses": {"200": {"description": "model_spec and signature_def"},
+                                                             "404": error}}}
+    return paths
+
+
 OPENAPI = {
     "openapi": "3.0.3",
     "info": {"title": "seqclf model server", "version": "1",
              "description": "TensorFlow Serving's REST API (predict, status, metadata) for seqclf exports."},
     "paths": {
-        "/v1/models/{name}:predict": {"post": {
-            "summary": "Predict with the latest version",
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "$ref": "#/components/schemas/PredictRequest"}}}},
-            "responses": {"200": {"description": "predictions (row format) or outputs (columnar format)",
-                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
-                          "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
-                          "413": {"$ref": "#/components/responses/Error"}},
-        }},
-        "/v1/models/{name}/versions/{version}:predict": {"post": {
-            "summary": "Predict with one version",
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                           {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "$ref": "#/components/schemas/PredictRequest"}}}},
-            "responses": {"200": {"description": "predictions or outputs",
-                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
-                          "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
-                          "413": {"$ref": "#/components/responses/Error"}},
-        }},
-        "/v1/models/{name}": {"get": {"summary": "Status of every version", "parameters": [
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "model_version_status"}, "404": {"$ref": "#/components/responses/Error"}}}},
-        "/v1/models/{name}/versions/{version}": {"get": {"summary": "Status of one version", "parameters": [
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": {"description": "model_version_status"}, "404": {"$ref": "#/components/responses/Error"}}}},
-        "/v1/models/{name}/metadata": {"get": {"summary": "Signature of the latest version", "parameters": [
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "model_spec and signature_def"}, "404": {"$ref": "#/components/responses/Error"}}}},
+        **_openapi_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Readiness: models loaded", "responses": {
             "200": {"description": "ready"}, "503": {"description": "still loading"}}}},
