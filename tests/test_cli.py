@@ -140,3 +140,31 @@ def test_evaluate_and_predict_report_bad_runs_and_labels(tiny_run, tmp_path):
     assert result.exit_code == 2 and "labels the training data does not: 'great'" in result.stderr
     result = invoke("predict", tiny_run)
     assert result.exit_code == 2 and "pass either DATA" in result.stderr
+
+
+def test_ctrl_c_during_fit_still_writes_a_complete_run(reviews_csv, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seqclf.cli", "fit", str(reviews_csv), "--units", "4", "--epochs", "500",
+         "--patience", "500", "--out", str(out), "--verbose", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    seen = []
+    for line in process.stdout:  # wait until two epochs have finished
+        seen.append(line)
+        if sum("val_loss" in s for s in seen) >= 2:
+            break
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output = "".join(seen) + process.communicate(timeout=120)[0]
+    assert process.returncode == 0, output
+    assert "interrupted: keeping the best weights so far" in output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_by"] == "interrupted" and 2 <= metrics["epochs_run"] < 500
+    assert (out / "export" / "reviews" / "1" / "saved_model.pb").exists()
