@@ -1,4 +1,7 @@
 """seqclf: turn sequences into labels with recurrent neural networks (Keras 3 / TensorFlow)."""
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from .estimators import SequenceClassifier, load  # noqa: E402
+
+__all__ = ["SequenceClassifier", "load", "__version__"]

@@ -225,7 +225,8 @@ def info(run_dir):
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
                          f"pooling={settings['pooling']} dropout={settings['dropout']}"),
         ("parameters", f"{config['model']['n_parameters']:,}"),
-        ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})"),
+        ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})" if "data" in data
+                 else "in memory (saved from Python)"),
         ("rows", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
         ("classes", ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items())),
     ]

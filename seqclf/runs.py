@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .data import text  # noqa: F401  (registers the text adapter)
-from .data.adapters import detect_adapter, get_adapter
+from .estimators import SequenceClassifier
+from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
 from .data.splits import stratified_split
 from .errors import ConfigError
 from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves
 from .export import export_saved_model
-from .models.builders import build_classifier, check_builder_settings
+from .models.builders import check_builder_settings
 from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
-from .training import check_training_settings, seed_everything, train
+from .training import check_training_settings
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 256
@@ -98,71 +98,78 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     >>> run = fit_run(DataSettings("datasets/movie_reviews_sample.csv"), FitSettings(epochs=2))  # doctest: +SKIP
     """
     settings = settings or FitSettings()
-    seed_everything(settings.seed)
     out = Path(out) if out else default_run_dir(settings.arch)
     if out.exists():
         raise ConfigError(f"{out} exists already; pass another --out or remove it")
     frame = read_table(data.data, data.format, data.encoding)
-    adapter_cls = detect_adapter(frame, data.data) if data.kind == "auto" else get_adapter(data.kind)
-    adapter = _make_adapter(adapter_cls, data.label_col, data.options)
+    estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
+    adapter = estimator.make_adapter(frame, data.data)
+    _check_options(type(adapter), data.options)
     frame = adapter.prepare(frame, data.data)
+    adapter.check_classes(frame, data.data)
     train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
-    adapter.fit(train_frame, data.data)
-    log.info("%s data, label column %r, classes: %s", adapter.kind, adapter.label_col, ", ".join(adapter.classes_))
-    log.info("rows: %d train, %d validation, %d test", len(train_frame), len(val_frame), len(test_frame))
-    core = build_classifier(
-        settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=settings.dropout,
-        recurrent_dropout=settings.recurrent_dropout, pooling=settings.pooling, name=settings.arch,
-        **adapter.model_inputs(),
-    )
-    log.info("model %s %s: %s parameters", settings.arch, list(settings.units), f"{core.count_params():,}")
-    result = train(
-        core, adapter.encode(train_frame), adapter.targets(train_frame, data.data),
-        adapter.encode(val_frame), adapter.targets(val_frame, data.val or data.data),
-        epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-        clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience,
-        label_smoothing=settings.label_smoothing, verbose=verbose,
-    )
-    model = adapter.wrap(core)
+    log.info("%s data, label column %r; rows: %d train, %d validation, %d test", adapter.kind, adapter.label_col,
+             len(train_frame), len(val_frame), len(test_frame))
+    estimator.fit(train_frame, validation_data=val_frame, source=data.data)
+    log.info("model %s %s: %s parameters; classes: %s", settings.arch, list(settings.units),
+             f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
+    model, adapter = estimator.model_, estimator.adapter_
     metrics = {
         split: _evaluate(model, adapter, part, source)
         for split, part, source in (("val", val_frame, data.val or data.data), ("test", test_frame, data.test or data.data))
     }
     log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
              metrics["test"]["n"])
+    files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
+             (("data", data.data), ("val", data.val), ("test", data.test)) if path}
+    write_run(estimator, out, name=_export_name(name, data.data), settings=settings, test_frame=test_frame,
+              metrics=metrics, data=files | {"format": data.format, "encoding": data.encoding})
+    log.info("run written to %s", out)
+    return out
+
+
+def write_run(estimator, out, name="model", settings=None, data=None, test_frame=None, metrics=None):
+    """Write a fitted estimator as a run directory (atomically); with ``metrics``, also the test reports."""
+    adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
+    settings = settings or FitSettings(**{k: getattr(estimator, k) for k in FitSettings.__dataclass_fields__
+                                          if hasattr(estimator, k)})
+    rows = dict(getattr(estimator, "rows_", {}))
+    if test_frame is not None:
+        rows["test"] = len(test_frame)
     config = {
         "seqclf_version": __version__,
         "kind": adapter.kind,
         "adapter": adapter.get_config(),
         "settings": asdict(settings),
-        "data": {
-            key: {"path": str(path), "sha256": _sha256(path)} for key, path in
-            (("data", data.data), ("val", data.val), ("test", data.test)) if path
-        } | {"format": data.format, "encoding": data.encoding},
-        "data_summary": {
-            **adapter.summary(),
-            "rows": {"train": len(train_frame), "val": len(val_frame), "test": len(test_frame)},
-            "class_counts": label_strings(train_frame[adapter.label_col]).value_counts().to_dict(),
-        },
-        "model": {"n_parameters": int(core.count_params()), "export_name": _export_name(name, data.data)},
+        "data": data or {},
+        "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
+        "model": {"n_parameters": estimator.n_parameters_, "export_name": name},
         "versions": _versions(),
     }
     with building(out) as partial:
         model.save(partial / MODEL)
         (partial / LABELS).write_text("".join(f"{c}\n" for c in adapter.classes_), encoding="utf-8")
-        export_saved_model(model, adapter.classes_, adapter.serving_spec(),
-                           partial / "export" / config["model"]["export_name"] / "1")
-        pd.DataFrame(result.history).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
-        plot_learning_curves(result.history, partial / "learning_curves.png", result.best_epoch)
-        plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
-        _prediction_table(model, adapter, test_frame, with_truth=True).to_csv(partial / "test_predictions.csv", index=False)
-        write_json(partial / METRICS, {
-            **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
-            "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "classes": adapter.classes_,
-        })
+        export_saved_model(model, adapter.classes_, adapter.serving_spec(), partial / "export" / name / "1")
+        if estimator.history_:
+            pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
+            plot_learning_curves(estimator.history_, partial / "learning_curves.png",
+                                 result.best_epoch if result else None)
+        if metrics is not None:
+            plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
+            _prediction_table(model, adapter, test_frame, with_truth=True).to_csv(
+                partial / "test_predictions.csv", index=False)
+            write_json(partial / METRICS, {
+                **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
+                "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "classes": adapter.classes_,
+            })
         write_json(partial / CONFIG, config)
-    log.info("run written to %s", out)
-    return out
+    return Path(out)
+
+
+def _estimator_params(settings, data, verbose):
+    params = {k: v for k, v in asdict(settings).items() if k != "test_size"}
+    given = {k: v for k, v in data.options.items() if v is not None}
+    return params | given | {"kind": data.kind, "label_col": data.label_col, "verbose": verbose}
 
 
 def load_run(run_dir):
@@ -204,13 +211,11 @@ def run_info(run_dir):
     return config, metrics
 
 
-def _make_adapter(adapter_cls, label_col, options):
+def _check_options(adapter_cls, options):
     foreign = sorted(k for k, v in options.items() if v is not None and k not in adapter_cls.option_names())
     if foreign:
         flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
         raise ConfigError(f"{flags} do(es) not apply to --kind {adapter_cls.kind}")
-    given = {k: v for k, v in options.items() if v is not None}
-    return adapter_cls(label_col=label_col, **given)
 
 
 def _split(adapter, frame, data, settings):

@@ -88,14 +88,18 @@ class Adapter:
 
     def fit_labels(self, train, source):
         """Learn the class names from the training split (sorted as ``np.unique`` sorts them)."""
-        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(train[self.label_col].to_numpy())))))
+        self.classes_ = self.check_classes(train, source)
+        return self
+
+    def check_classes(self, frame, source):
+        """The class names of ``frame``; fewer than two is an error."""
+        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(frame[self.label_col].to_numpy())))))
         if len(classes) < 2:
             raise DataError(
                 f"{source} has only one class ({classes[0]!r}) in column {self.label_col!r}; "
                 f"a classifier needs at least two (is --label-col the right column?)"
             )
-        self.classes_ = classes
-        return self
+        return classes
 
     def targets(self, frame, source):
         """Class indices of the rows of ``frame`` (labels unknown to the model are an error)."""

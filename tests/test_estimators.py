@@ -1,0 +1,98 @@
+import pickle
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import seqclf
+from seqclf.cli import main
+
+TINY = {"units": (4,), "epochs": 1, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def texts(reviews):
+    return reviews["text"].tolist(), np.where(reviews["label"] == "pos", 1, 0)
+
+
+@pytest.fixture(scope="module")
+def fitted(texts):
+    X, y = texts
+    return seqclf.SequenceClassifier(**TINY).fit(X, y)
+
+
+def test_fit_predict_with_integer_labels_kept_as_given(fitted, texts):
+    X, y = texts
+    assert fitted.classes_.tolist() == [0, 1]
+    assert set(fitted.predict(X[:20])) <= {0, 1}
+    probabilities = fitted.predict_proba(X[:20])
+    assert probabilities.shape == (20, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+    assert list(fitted.history_) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+
+
+def test_a_table_with_its_own_column_names(reviews):
+    frame = reviews.rename(columns={"text": "body", "label": "verdict"})
+    clf = seqclf.SequenceClassifier(text_col="body", label_col="verdict", **TINY).fit(frame)
+    assert clf.classes_.tolist() == ["neg", "pos"]
+    assert clf.predict(frame.head(3)).shape == (3,)
+    assert clf.predict(["a new text"]).shape == (1,)
+
+
+def test_not_fitted_and_single_string_errors():
+    with pytest.raises(NotFittedError):
+        seqclf.SequenceClassifier().predict(["a text"])
+    with pytest.raises(seqclf.errors.ConfigError, match="not a single string"):
+        seqclf.SequenceClassifier(**TINY).fit("just one text", [1])
+
+
+def test_params_clone_and_unknown_arch():
+    clf = seqclf.SequenceClassifier(arch="lstm", units=(8, 4))
+    assert clf.get_params()["units"] == (8, 4)
+    copy = clone(clf.set_params(dropout=0.2))
+    assert copy.get_params()["dropout"] == 0.2 and copy is not clf
+    with pytest.raises(seqclf.errors.ConfigError, match="unknown architecture 'cnn'"):
+        seqclf.SequenceClassifier(arch="cnn").fit(["a b", "c d"] * 10, [0, 1] * 10)
+
+
+def test_cross_validation_grid_search_and_pipeline(texts):
+    X, y = texts
+    scores = cross_val_score(seqclf.SequenceClassifier(**TINY), X, y, cv=2)
+    assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
+    search = GridSearchCV(seqclf.SequenceClassifier(**TINY), {"pooling": ["last", "max"]}, cv=2).fit(X, y)
+    assert search.best_params_["pooling"] in {"last", "max"}
+    pipeline = make_pipeline(FunctionTransformer(lambda texts: [t.upper() for t in texts]),
+                             seqclf.SequenceClassifier(**TINY)).fit(X, y)
+    assert pipeline.predict(X[:5]).shape == (5,)
+
+
+def test_pickle_round_trip_through_the_keras_format(fitted, texts):
+    X, _ = texts
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(copy.predict_proba(X[:10]), fitted.predict_proba(X[:10]), rtol=1e-5, atol=1e-6)
+    assert copy.classes_.tolist() == fitted.classes_.tolist()
+
+
+def test_save_is_a_run_the_cli_reads_and_load_reads_cli_runs(fitted, texts, tiny_run, tmp_path):
+    X, _ = texts
+    run = fitted.save(tmp_path / "saved")
+    result = CliRunner().invoke(main, ["predict", str(run), "--text", X[0]])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "id,label,prob_0,prob_1"
+    assert float(result.stdout.splitlines()[1].split(",")[3]) == pytest.approx(fitted.predict_proba(X[:1])[0, 1], abs=1e-5)
+    assert CliRunner().invoke(main, ["info", str(run)]).exit_code == 0
+
+    loaded = seqclf.load(tiny_run)
+    model = keras.saving.load_model(tiny_run / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict_proba(X[:5]), model.predict(np.array(X[:5], dtype=object), verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert loaded.get_params()["units"] == (8,) and loaded.classes_.tolist() == ["neg", "pos"]
+    assert "SequenceClassifier" in loaded._repr_html_()
