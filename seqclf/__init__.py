@@ -1,7 +1,13 @@
 """seqclf: turn sequences into labels with recurrent neural networks (Keras 3 / TensorFlow)."""
 
 __version__ = "0.1.0"
-
-from .estimators import SequenceClassifier, load  # noqa: E402
-
 __all__ = ["SequenceClassifier", "load", "__version__"]
+
+
+def __getattr__(name):
+    # TensorFlow loads on first use, so that `seqclf --help` and the CLI's log settings come first.
+    if name in ("SequenceClassifier", "load"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'seqclf' has no attribute {name!r}")

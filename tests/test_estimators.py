@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import seqclf
+from seqclf.errors import ConfigError
 from seqclf.cli import main
 
 TINY = {"units": (4,), "epochs": 1, "batch_size": 32}
@@ -50,7 +51,7 @@ def test_a_table_with_its_own_column_names(reviews):
 def test_not_fitted_and_single_string_errors():
     with pytest.raises(NotFittedError):
         seqclf.SequenceClassifier().predict(["a text"])
-    with pytest.raises(seqclf.errors.ConfigError, match="not a single string"):
+    with pytest.raises(ConfigError, match="not a single string"):
         seqclf.SequenceClassifier(**TINY).fit("just one text", [1])
 
 
@@ -59,7 +60,7 @@ def test_params_clone_and_unknown_arch():
     assert clf.get_params()["units"] == (8, 4)
     copy = clone(clf.set_params(dropout=0.2))
     assert copy.get_params()["dropout"] == 0.2 and copy is not clf
-    with pytest.raises(seqclf.errors.ConfigError, match="unknown architecture 'cnn'"):
+    with pytest.raises(ConfigError, match="unknown architecture 'cnn'"):
         seqclf.SequenceClassifier(arch="cnn").fit(["a b", "c d"] * 10, [0, 1] * 10)
 
 
