@@ -1,5 +1,7 @@
 """SavedModel export in TensorFlow Serving's layout: raw input in, probabilities and class names out."""
 
+import logging
+
 import tensorflow as tf
 import keras
 
@@ -35,5 +37,11 @@ def export_saved_model(model, class_names, input_spec, directory):
         return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
 
     archive.add_endpoint(SIGNATURE, serve)
-    archive.write_out(str(directory), verbose=False)
+    tf_log = logging.getLogger("tensorflow")
+    level = tf_log.level
+    tf_log.setLevel(max(level, logging.WARNING))  # TensorFlow logs "Assets written to ..." at INFO
+    try:
+        archive.write_out(str(directory), verbose=False)
+    finally:
+        tf_log.setLevel(level)
 
