@@ -20,7 +20,7 @@ from .data.columns import label_strings
 from .data.splits import stratified_split
 from .errors import ConfigError
 from .models.builders import build_classifier
-from .training import seed_everything, train
+from .training import FitSettings, seed_everything, train
 
 PREDICT_BATCH = 256
 #: Constructor arguments that belong to the adapter of the chosen kind, not to the model.
@@ -82,6 +82,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.max_length = max_length
         self.embedding_dim = embedding_dim
 
+    def settings(self):
+        """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
+        return FitSettings(**{name: getattr(self, name) for name in FitSettings.__dataclass_fields__
+                              if hasattr(self, name)})
+
     def make_adapter(self, frame, source="X"):
         """The adapter of ``self.kind`` (detected from ``frame`` for ``"auto"``), with this estimator's settings."""
         cls = detect_adapter(frame, source) if self.kind == "auto" else get_adapter(self.kind)
@@ -102,10 +107,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         source : str
             How error messages name ``X`` (the CLI passes the file name).
         """
-        from .runs import FitSettings
-
-        settings = FitSettings(**{name: getattr(self, name) for name in FitSettings.__dataclass_fields__
-                                  if hasattr(self, name)})
+        settings = self.settings()
         seed_everything(settings.seed)
         frame = _as_frame(X, y, self.text_col or "text", self.label_col or "label")
         adapter = self.make_adapter(frame, source)
@@ -144,7 +146,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "model_")
         frame = self.adapter_.prepare(_as_frame(X, None, self.adapter_.text_col, None), "X", labeled=False)
-        return self.model_.predict(self.adapter_.raw_inputs(frame), batch_size=PREDICT_BATCH, verbose=0)
+        return predict_proba(self.model_, self.adapter_, frame)
 
     def predict(self, X):
         """The most probable class of each sequence, as given in ``y``."""
@@ -200,7 +202,7 @@ def load(path):
     """
     from .runs import load_run
 
-    model, adapter, classes, config = load_run(path)
+    model, adapter, config = load_run(path)
     settings = dict(config["settings"])
     settings.pop("test_size", None)
     params = {**settings, "kind": config["kind"], **config["adapter"]}
@@ -208,10 +210,15 @@ def load(path):
     estimator = SequenceClassifier(**{k: v for k, v in params.items() if k in SequenceClassifier._get_param_names()})
     estimator.model_ = model
     estimator.adapter_ = adapter
-    estimator.classes_ = np.asarray(classes, dtype=object)
+    estimator.classes_ = np.asarray(adapter.classes_, dtype=object)
     estimator.history_ = _read_history(Path(path))
     estimator.n_parameters_ = config["model"]["n_parameters"]
     return estimator
+
+
+def predict_proba(model, adapter, frame):
+    """Class probabilities of a fitted ``model`` for the rows of ``frame``, in batches."""
+    return model.predict(adapter.raw_inputs(frame), batch_size=PREDICT_BATCH, verbose=0)
 
 
 def _as_frame(X, y, text_col, label_col):

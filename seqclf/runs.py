@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .estimators import SequenceClassifier
+from .estimators import SequenceClassifier, predict_proba
 from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
@@ -24,43 +24,10 @@ from .data.splits import stratified_split
 from .errors import ConfigError
 from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves
 from .export import export_saved_model
-from .models.builders import check_builder_settings
 from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
-from .training import check_training_settings
+from .training import FitSettings
 
 log = logging.getLogger(__name__)
-PREDICT_BATCH = 256
-
-
-@dataclass
-class FitSettings:
-    """Model and training settings of a run; the defaults are the CLI's defaults."""
-
-    arch: str = "bigru"
-    units: tuple = (64,)
-    dropout: float = 0.5
-    recurrent_dropout: float = 0.0
-    pooling: str = "last"
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    clipnorm: float = 1.0
-    class_weight: str = "balanced"
-    patience: int = 3
-    label_smoothing: float = 0.1
-    val_size: float = 0.1
-    test_size: float = 0.1
-    seed: int = 0
-
-    def __post_init__(self):
-        self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling)
-        check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
-                                self.patience, self.label_smoothing)
-        for name in ("val_size", "test_size"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
-        if self.val_size + self.test_size >= 1.0:
-            raise ConfigError("val_size + test_size must leave some data for training (their sum is >= 1)")
 
 
 @dataclass
@@ -114,27 +81,32 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     log.info("model %s %s: %s parameters; classes: %s", settings.arch, list(settings.units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_
+    test_probabilities = predict_proba(model, adapter, test_frame)
     metrics = {
-        split: _evaluate(model, adapter, part, source)
-        for split, part, source in (("val", val_frame, data.val or data.data), ("test", test_frame, data.test or data.data))
+        "val": _evaluate(adapter, val_frame, predict_proba(model, adapter, val_frame), data.val or data.data),
+        "test": _evaluate(adapter, test_frame, test_probabilities, data.test or data.data),
     }
     log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
              metrics["test"]["n"])
     files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
              (("data", data.data), ("val", data.val), ("test", data.test)) if path}
-    write_run(estimator, out, name=_export_name(name, data.data), settings=settings, test_frame=test_frame,
-              metrics=metrics, data=files | {"format": data.format, "encoding": data.encoding})
+    write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
+              test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
     log.info("run written to %s", out)
     return out
 
 
-def write_run(estimator, out, name="model", settings=None, data=None, test_frame=None, metrics=None):
-    """Write a fitted estimator as a run directory (atomically); with ``metrics``, also the test reports."""
+def write_run(estimator, out, name="model", settings=None, data=None, test=None):
+    """Write a fitted estimator as a run directory (atomically).
+
+    ``test``, a ``(frame, probabilities, metrics)`` triple, adds the test reports: metrics.json,
+    the confusion matrix and the test predictions.
+    """
     adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
-    settings = settings or FitSettings(**{k: getattr(estimator, k) for k in FitSettings.__dataclass_fields__
-                                          if hasattr(estimator, k)})
+    settings = settings or estimator.settings()
     rows = dict(getattr(estimator, "rows_", {}))
-    if test_frame is not None:
+    if test is not None:
+        test_frame, test_probabilities, metrics = test
         rows["test"] = len(test_frame)
     config = {
         "seqclf_version": __version__,
@@ -154,9 +126,9 @@ def write_run(estimator, out, name="model", settings=None, data=None, test_frame
             pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
             plot_learning_curves(estimator.history_, partial / "learning_curves.png",
                                  result.best_epoch if result else None)
-        if metrics is not None:
+        if test is not None:
             plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
-            _prediction_table(model, adapter, test_frame, with_truth=True).to_csv(
+            _prediction_table(adapter, test_frame, test_probabilities, with_truth=True).to_csv(
                 partial / "test_predictions.csv", index=False)
             write_json(partial / METRICS, {
                 **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
@@ -173,19 +145,19 @@ def _estimator_params(settings, data, verbose):
 
 
 def load_run(run_dir):
-    """Load what a run wrote: ``(model, adapter, class names, config)``."""
+    """Load what a run wrote: ``(model, adapter, config)``; ``adapter.classes_`` are the class names."""
     config = read_config(run_dir)
     model = keras.saving.load_model(Path(run_dir) / MODEL, safe_mode=True)
     adapter = get_adapter(config["kind"])(**config["adapter"])
     adapter.classes_ = read_labels(run_dir)
-    return model, adapter, adapter.classes_, config
+    return model, adapter, config
 
 
 def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, output=None):
     """Metrics of a run's model on a labelled file; written as JSON to ``output`` (default in the run)."""
-    model, adapter, _, _ = load_run(run_dir)
+    model, adapter, _ = load_run(run_dir)
     frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
-    metrics = _evaluate(model, adapter, frame, data)
+    metrics = _evaluate(adapter, frame, predict_proba(model, adapter, frame), data)
     output = Path(output) if output else Path(run_dir) / f"evaluate-{_stem(data)}.json"
     write_json(output, {"data": str(data), "sha256": _sha256(data), **metrics})
     return metrics, output
@@ -193,14 +165,14 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
 
 def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
     """Predictions of a run's model: a table of id, predicted label and one probability per class."""
-    model, adapter, _, _ = load_run(run_dir)
+    model, adapter, _ = load_run(run_dir)
     if texts is not None:
         frame = pd.DataFrame({"text": list(texts)})
         format = "lines"
     else:
         frame = None
     frame = _read_for(adapter, data, format, encoding, columns, labeled=False, frame=frame)
-    return _prediction_table(model, adapter, frame)
+    return _prediction_table(adapter, frame, predict_proba(model, adapter, frame))
 
 
 def run_info(run_dir):
@@ -246,18 +218,11 @@ def _read_for(adapter, data, format, encoding, columns, labeled, frame=None):
     return adapter.prepare(frame, str(data) if data is not None else "--text", labeled=labeled)
 
 
-def _predict_proba(model, inputs):
-    return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
+def _evaluate(adapter, frame, probabilities, source):
+    return classification_metrics(adapter.targets(frame, source), probabilities.argmax(axis=1), adapter.classes_)
 
 
-def _evaluate(model, adapter, frame, source):
-    y_true = adapter.targets(frame, source)
-    y_pred = _predict_proba(model, adapter.raw_inputs(frame)).argmax(axis=1)
-    return classification_metrics(y_true, y_pred, adapter.classes_)
-
-
-def _prediction_table(model, adapter, frame, with_truth=False):
-    probabilities = _predict_proba(model, adapter.raw_inputs(frame))
+def _prediction_table(adapter, frame, probabilities, with_truth=False):
     ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
     table = pd.DataFrame({"id": ids})
     if with_truth:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from .errors import ConfigError
+from .models.builders import check_builder_settings
 
 log = logging.getLogger(__name__)
 CLASS_WEIGHTS = ("balanced", "none")
@@ -24,6 +25,37 @@ class TrainingResult:
     best_epoch: int
     stopped_by: str  # "early_stopping", "epochs" or "interrupted"
     seconds: float
+
+
+@dataclass
+class FitSettings:
+    """Model and training settings of a run; the defaults are the CLI's defaults."""
+
+    arch: str = "bigru"
+    units: tuple = (64,)
+    dropout: float = 0.5
+    recurrent_dropout: float = 0.0
+    pooling: str = "last"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    class_weight: str = "balanced"
+    patience: int = 3
+    label_smoothing: float = 0.1
+    val_size: float = 0.1
+    test_size: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling)
+        check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
+                                self.patience, self.label_smoothing)
+        for name in ("val_size", "test_size"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
+        if self.val_size + self.test_size >= 1.0:
+            raise ConfigError("val_size + test_size must leave some data for training (their sum is >= 1)")
 
 
 def seed_everything(seed):
