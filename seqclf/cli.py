@@ -52,7 +52,7 @@ class Group(click.Group):
 
 
 def _adapters():
-    from .data import text  # noqa: F401  (registers the text adapter)
+    from .data import text, sensor  # noqa: F401  (registers the adapters; text is detected first)
     from .data.adapters import ADAPTERS
 
     return ADAPTERS
@@ -61,7 +61,7 @@ def _adapters():
 def data_options(command):
     """Options every command that reads a data file shares."""
     for decorator in reversed((
-        click.option("--format", "format", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "lines"]),
+        click.option("--format", "format", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz"]),
                      help="File format [default: from the suffix]."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
         click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y]."),
@@ -103,16 +103,20 @@ def main(quiet):
 
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, or one of the kinds (text, ...).")
+@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, text or sensor.")
 @click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
 @click.option("--dropout", type=float, default=0.5, show_default=True, help="Dropout on layer inputs and before the output.")
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
-@click.option("--pooling", type=click.Choice(["last", "mean", "max"]), default="last", show_default=True,
-              help="How the steps become one vector.")
-@click.option("--epochs", type=int, default=20, show_default=True, help="Most epochs (early stopping may end sooner).")
-@click.option("--patience", type=int, default=3, show_default=True, help="Epochs without a better validation loss before stopping.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max"]), default="auto", show_default=True,
+              help="How the steps become one vector (auto: last for text, mean for sensor series).")
+@click.option("--task", type=click.Choice(["many-to-one", "many-to-many"]), default="many-to-one", show_default=True,
+              help="One label per sequence, or one per step (sensor data).")
+@click.option("--epochs", type=int, help="Most epochs (early stopping may end sooner) [default: auto: 20, more on "
+                                         "small data: at least 600 updates, at most 200 epochs].")
+@click.option("--patience", type=int, help="Epochs without a better validation loss before stopping "
+                                           "[default: auto: a sixth of the epochs, at least 3].")
+@click.option("--batch-size", type=int, help="[default: auto: training examples / 8, between 8 and 64].")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--clipnorm", type=float, default=1.0, show_default=True, help="Clip each gradient to this norm.")
 @click.option("--label-smoothing", type=float, default=0.1, show_default=True,
@@ -135,8 +139,10 @@ def fit(data, kind, units, val, test, format, encoding, label_col, out, name, ve
     test predictions.
 
     \b
-    Example:
+    Examples:
       seqclf fit --arch bigru datasets/movie_reviews_sample.csv --out runs/mr
+      seqclf fit --arch bilstm datasets/basic_motions_TRAIN.ts --test datasets/basic_motions_TEST.ts
+      seqclf fit --task many-to-many --window 100 --stride 50 datasets/basic_motions_long.csv
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run
@@ -223,7 +229,8 @@ def info(run_dir):
         ("run", run_dir),
         ("kind", config["kind"]),
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
-                         f"pooling={settings['pooling']} dropout={settings['dropout']}"),
+                         f"pooling={settings['pooling']} dropout={settings['dropout']}"
+                         f"{' task=' + settings['task'] if settings.get('task', 'many-to-one') != 'many-to-one' else ''}"),
         ("parameters", f"{config['model']['n_parameters']:,}"),
         ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})" if "data" in data
                  else "in memory (saved from Python)"),

@@ -14,28 +14,30 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data import text  # noqa: F401  (registers the text adapter)
+from .data import text, sensor  # noqa: F401  (registers the adapters; text is detected first)
 from .data.adapters import detect_adapter, get_adapter
 from .data.columns import label_strings
-from .data.splits import stratified_split
+from .data.splits import group_split
 from .errors import ConfigError
 from .models.builders import build_classifier
 from .training import FitSettings, seed_everything, train
 
 PREDICT_BATCH = 256
 #: Constructor arguments that belong to the adapter of the chosen kind, not to the model.
-ADAPTER_PARAMS = ("text_col", "tokens", "max_tokens", "max_length", "embedding_dim")
+ADAPTER_PARAMS = ("text_col", "tokens", "max_tokens", "max_length", "embedding_dim",
+                  "series_col", "time_col", "channels", "window", "stride", "window_label", "downsample")
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
-    """A recurrent many-to-one classifier: one label per sequence.
+    """A recurrent classifier: one label per sequence (many-to-one) or per step (many-to-many).
 
     Parameters are those of ``seqclf fit`` (see ``seqclf fit --help``): ``arch``, ``units``,
-    ``dropout``, ``recurrent_dropout``, ``pooling``, ``epochs``, ``batch_size``,
+    ``dropout``, ``recurrent_dropout``, ``pooling``, ``task``, ``epochs``, ``batch_size``,
     ``learning_rate``, ``clipnorm``, ``class_weight``, ``patience``, ``label_smoothing``,
     ``val_size``, ``seed``, ``verbose``, the data ``kind`` and the adapter's settings
     (for text: ``text_col``, ``label_col``, ``tokens``, ``max_tokens``, ``max_length``,
-    ``embedding_dim``).
+    ``embedding_dim``; for sensor data: ``series_col``, ``time_col``, ``channels``, ``window``,
+    ``stride``, ``window_label``).
 
     Attributes
     ----------
@@ -55,15 +57,18 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     (1,)
     """
 
-    def __init__(self, arch="bigru", units=(64,), dropout=0.5, recurrent_dropout=0.0, pooling="last", epochs=20,
-                 batch_size=64, learning_rate=1e-3, clipnorm=1.0, class_weight="balanced", patience=3,
-                 label_smoothing=0.1, val_size=0.1, seed=0, verbose=0, kind="auto", text_col=None, label_col=None,
-                 tokens="word", max_tokens=None, max_length=None, embedding_dim=64):
+    def __init__(self, arch="bigru", units=(64,), dropout=0.5, recurrent_dropout=0.0, pooling="auto",
+                 task="many-to-one", epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
+                 class_weight="balanced", patience=None, label_smoothing=0.1, val_size=0.1, seed=0, verbose=0,
+                 kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
+                 embedding_dim=64, series_col=None, time_col=None, channels=None, window=None, stride=None,
+                 window_label="majority", downsample=None):
         self.arch = arch
         self.units = units
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.pooling = pooling
+        self.task = task
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -81,6 +86,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.max_tokens = max_tokens
         self.max_length = max_length
         self.embedding_dim = embedding_dim
+        self.series_col = series_col
+        self.time_col = time_col
+        self.channels = channels
+        self.window = window
+        self.stride = stride
+        self.window_label = window_label
+        self.downsample = downsample
 
     def settings(self):
         """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
@@ -91,37 +103,49 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """The adapter of ``self.kind`` (detected from ``frame`` for ``"auto"``), with this estimator's settings."""
         cls = detect_adapter(frame, source) if self.kind == "auto" else get_adapter(self.kind)
         options = {name: getattr(self, name) for name in ADAPTER_PARAMS if name in cls.option_names()}
-        return cls(label_col=self.label_col, **options)
+        return cls(label_col=self.label_col, task=self.task, **options)
 
     def fit(self, X, y=None, validation_data=None, source="X"):
         """Learn the preprocessing and the model from ``X`` and ``y``; return ``self``.
 
         Parameters
         ----------
-        X : list, array or Series of str, or DataFrame
-            Texts; or a table whose columns the adapter finds (``text_col``, ``label_col``).
+        X : list, array or Series of str; array ``(n_samples, n_timesteps, n_features)``; list of 2-D arrays; or DataFrame
+            Texts; sequences of numbers (arrays of unequal lengths are padded and masked, NaN is
+            a missing value); or a table whose columns the adapter finds (``text_col``,
+            ``label_col``; for sensor data a long table with ``series_col``).
         y : array-like, optional
-            Labels; optional when ``X`` is a table holding them.
+            Labels, one per sequence, or one array of labels per sequence (one per step) for
+            ``task="many-to-many"``; optional when ``X`` is a table holding them.
         validation_data : (X_val, y_val) or DataFrame, optional
             Data for early stopping; by default a stratified ``val_size`` share of ``X``.
         source : str
             How error messages name ``X`` (the CLI passes the file name).
         """
         settings = self.settings()
-        seed_everything(settings.seed)
         frame = _as_frame(X, y, self.text_col or "text", self.label_col or "label")
         adapter = self.make_adapter(frame, source)
         frame = adapter.prepare(frame, source)
         if validation_data is None:
-            labels = label_strings(frame[adapter.label_col])
-            frame, val_frame = stratified_split(frame, labels, settings.val_size, settings.seed, source, "val")
+            frame, val_frame = group_split(frame, adapter.split_labels(frame), adapter.groups(frame), settings.val_size,
+                                           settings.seed, source, "val")
         else:
             val_X, val_y = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
-            val_frame = adapter.prepare(_as_frame(val_X, val_y, adapter.text_col, adapter.label_col), "validation_data")
+            val_frame = adapter.prepare(_as_frame(val_X, val_y, _text_col(adapter), adapter.label_col),
+                                        "validation_data")
+        return self.fit_examples(adapter, frame, val_frame, source)
+
+    def fit_examples(self, adapter, frame, val_frame, source="X"):
+        """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first)."""
+        settings = self.settings()
+        seed_everything(settings.seed)
         adapter.fit(frame, source)
+        self.pooling_ = adapter.default_pooling() if settings.pooling == "auto" else settings.pooling
         core = build_classifier(
             settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=settings.dropout,
-            recurrent_dropout=settings.recurrent_dropout, pooling=settings.pooling, name=settings.arch,
+            recurrent_dropout=settings.recurrent_dropout, task=settings.task,
+            pooling=self.pooling_,
+            name=settings.arch,
             **adapter.model_inputs(),
         )
         self.training_ = train(
@@ -131,7 +155,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience,
             label_smoothing=settings.label_smoothing, verbose=self.verbose,
         )
-        self.classes_ = np.unique(frame[adapter.label_col].to_numpy())
+        self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
         if self.classes_.dtype.kind in "US":
             self.classes_ = self.classes_.astype(object)
         self.adapter_ = adapter
@@ -139,19 +163,30 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.training_.history
         self.n_parameters_ = int(core.count_params())
         self.rows_ = {"train": len(frame), "val": len(val_frame)}
-        self.class_counts_ = label_strings(frame[adapter.label_col]).value_counts().to_dict()
+        self.class_counts_ = label_strings(adapter.raw_labels(frame)).value_counts().to_dict()
         return self
 
     def predict_proba(self, X):
-        """Class probabilities, ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
+        """Class probabilities, ``(n_samples, n_classes)``, columns in the order of ``classes_``.
+
+        Many-to-many: ``(n_samples, n_timesteps, n_classes)``, padded to the longest sequence.
+        """
         check_is_fitted(self, "model_")
-        frame = self.adapter_.prepare(_as_frame(X, None, self.adapter_.text_col, None), "X", labeled=False)
+        frame = self.adapter_.prepare(_as_frame(X, None, _text_col(self.adapter_), None), "X", labeled=False)
         return predict_proba(self.model_, self.adapter_, frame)
 
     def predict(self, X):
-        """The most probable class of each sequence, as given in ``y``."""
+        """The most probable class of each sequence (or of each step, ``(n_samples, n_timesteps)``), as given in ``y``."""
         probabilities = self.predict_proba(X)
-        return self.classes_[probabilities.argmax(axis=1)]
+        return self.classes_[probabilities.argmax(axis=-1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy: per sequence, or per real (unpadded) step for many-to-many."""
+        if self.task != "many-to-many":
+            return super().score(X, y, sample_weight)
+        predicted = self.predict(X)
+        hits = [np.asarray(p[:len(t)]).astype(str) == np.asarray(t).astype(str) for p, t in zip(predicted, y)]
+        return float(np.concatenate(hits).mean())
 
     def save(self, path):
         """Write a run directory (model, labels, SavedModel export, config) that ``seqclf.load`` and the CLI read."""
@@ -182,7 +217,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             return f"<pre>{self!r} (not fitted)</pre>"
         last = {k: v[-1] for k, v in self.history_.items()}
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
-            ("architecture", f"{self.arch} {list(self.units)} pooling={self.pooling}"),
+            ("architecture", f"{self.arch} {list(self.units)} pooling={self.pooling_}"),
             ("parameters", f"{self.n_parameters_:,}"),
             ("classes", ", ".join(map(str, self.classes_))),
             ("epochs", f"{len(self.history_['loss'])}"),
@@ -213,6 +248,7 @@ def load(path):
     estimator.classes_ = np.asarray(adapter.classes_, dtype=object)
     estimator.history_ = _read_history(Path(path))
     estimator.n_parameters_ = config["model"]["n_parameters"]
+    estimator.pooling_ = config["model"].get("pooling", estimator.pooling)
     return estimator
 
 
@@ -222,16 +258,30 @@ def predict_proba(model, adapter, frame):
 
 
 def _as_frame(X, y, text_col, label_col):
-    """A table from ``X`` (texts, or a table) and ``y`` (labels, or None): texts go to ``text_col``."""
+    """A table from ``X`` and ``y`` (labels, or None): texts go to ``text_col``, number sequences to ``values``."""
     if isinstance(X, pd.DataFrame):
         frame = X.reset_index(drop=True)
     elif isinstance(X, (str, bytes)):
         raise ConfigError("X must be a list of texts, not a single string; wrap it: [text]")
+    elif _is_numeric_sequences(X):
+        frame = pd.DataFrame({"id": np.arange(1, len(X) + 1), "values": [np.asarray(x, dtype="float32") for x in X]})
     else:
         frame = pd.DataFrame({text_col: list(X)})
     if y is not None:
-        frame = frame.assign(**{label_col: list(y)})
+        frame = frame.assign(**{label_col or "label": [np.asarray(v) if np.ndim(v) else v for v in y]})
     return frame
+
+
+def _is_numeric_sequences(X):
+    """A 3-D array, or a list of 2-D (or 1-D) arrays of numbers."""
+    if isinstance(X, np.ndarray) and X.ndim in (2, 3) and X.dtype.kind in "fiub":
+        return True
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(
+        isinstance(x, np.ndarray) and x.ndim in (1, 2) and x.dtype.kind in "fiub" for x in X)
+
+
+def _text_col(adapter):
+    return getattr(adapter, "text_col", None) or "text"
 
 
 def _model_bytes(model):

@@ -68,3 +68,23 @@ def plot_confusion_matrix(matrix, classes, path=None, title="test confusion matr
     if path is not None:
         figure.savefig(path, dpi=100)
     return figure
+
+
+def plot_step_labels(steps, true_labels, predicted_labels, classes, path=None, title="labels per step"):
+    """True and predicted class of each step of one series, mistakes shaded; returns the figure."""
+    index = {name: i for i, name in enumerate(classes)}
+    true_y = np.array([index[str(label)] for label in true_labels])
+    predicted_y = np.array([index[str(label)] for label in predicted_labels])
+    figure = Figure(figsize=(10, 1.2 + 0.45 * len(classes)), layout="constrained")
+    axes = figure.subplots()
+    axes.step(steps, true_y, where="mid", linewidth=3, alpha=0.6, label="true")
+    axes.step(steps, predicted_y, where="mid", linewidth=1.2, linestyle="--", label="predicted")
+    wrong = true_y != predicted_y
+    axes.fill_between(steps, -0.5, len(classes) - 0.5, where=wrong, step="mid", color="red", alpha=0.12,
+                      label=f"wrong ({wrong.mean():.1%} of steps)")
+    axes.set(yticks=np.arange(len(classes)), yticklabels=classes, ylim=(-0.5, len(classes) - 0.5),
+             xlabel="step", title=title)
+    axes.legend(loc="upper right", fontsize="small")
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure

@@ -20,9 +20,9 @@ from .estimators import SequenceClassifier, predict_proba
 from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
-from .data.splits import stratified_split
+from .data.splits import group_split
 from .errors import ConfigError
-from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves
+from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves, plot_step_labels
 from .export import export_saved_model
 from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
 from .training import FitSettings
@@ -77,7 +77,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
     log.info("%s data, label column %r; rows: %d train, %d validation, %d test", adapter.kind, adapter.label_col,
              len(train_frame), len(val_frame), len(test_frame))
-    estimator.fit(train_frame, validation_data=val_frame, source=data.data)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data)
     log.info("model %s %s: %s parameters; classes: %s", settings.arch, list(settings.units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_
@@ -115,7 +115,8 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         "settings": asdict(settings),
         "data": data or {},
         "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
-        "model": {"n_parameters": estimator.n_parameters_, "export_name": name},
+        "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
+                  "pooling": getattr(estimator, "pooling_", settings.pooling)},
         "versions": _versions(),
     }
     with building(out) as partial:
@@ -127,12 +128,17 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
             plot_learning_curves(estimator.history_, partial / "learning_curves.png",
                                  result.best_epoch if result else None)
         if test is not None:
-            plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png")
-            _prediction_table(adapter, test_frame, test_probabilities, with_truth=True).to_csv(
-                partial / "test_predictions.csv", index=False)
+            per_step = test_probabilities.ndim == 3
+            plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png",
+                                  title="test confusion matrix, per step" if per_step else "test confusion matrix")
+            table = _prediction_table(adapter, test_frame, test_probabilities, with_truth=True)
+            table.to_csv(partial / "test_predictions.csv", index=False)
+            if per_step:
+                _plot_first_series(table, adapter.classes_, partial / "step_labels.png")
             write_json(partial / METRICS, {
                 **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
-                "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "classes": adapter.classes_,
+                "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "budget": result.budget,
+                "classes": adapter.classes_,
             })
         write_json(partial / CONFIG, config)
     return Path(out)
@@ -191,17 +197,18 @@ def _check_options(adapter_cls, options):
 
 
 def _split(adapter, frame, data, settings):
-    labels = label_strings(frame[adapter.label_col])
+    """Train, validation and test examples: from their own files, or split off by series (stratified)."""
     if data.test:
         test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
     else:
-        frame, test = stratified_split(frame, labels, settings.test_size, settings.seed, data.data, "test")
-        labels = label_strings(frame[adapter.label_col])
+        frame, test = group_split(frame, adapter.split_labels(frame), adapter.groups(frame), settings.test_size,
+                                  settings.seed, data.data, "test")
     if data.val:
         val = adapter.prepare(read_table(data.val, data.format, data.encoding), data.val)
     else:
-        frame, val = stratified_split(frame, labels, settings.val_size / (1 - (0 if data.test else settings.test_size)),
-                                      settings.seed, data.data, "val")
+        frame, val = group_split(frame, adapter.split_labels(frame), adapter.groups(frame),
+                                 settings.val_size / (1 - (0 if data.test else settings.test_size)),
+                                 settings.seed, data.data, "val")
     return frame, val, test
 
 
@@ -219,18 +226,40 @@ def _read_for(adapter, data, format, encoding, columns, labeled, frame=None):
 
 
 def _evaluate(adapter, frame, probabilities, source):
-    return classification_metrics(adapter.targets(frame, source), probabilities.argmax(axis=1), adapter.classes_)
+    """Metrics per sequence, or per step (padded steps left out) when the model labels each step."""
+    y_true, y_pred = adapter.targets(frame, source), probabilities.argmax(axis=-1)
+    if y_true.ndim == 2:
+        real = y_true >= 0
+        y_true, y_pred = y_true[real], y_pred[:, :real.shape[1]][real]
+    return classification_metrics(y_true, y_pred, adapter.classes_)
 
 
 def _prediction_table(adapter, frame, probabilities, with_truth=False):
-    ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
-    table = pd.DataFrame({"id": ids})
+    """id (and window start), true label, predicted label, one probability per class; a row per step for per-step models."""
+    table = adapter.index(frame)
+    if probabilities.ndim == 3:
+        lengths = adapter.lengths(frame)
+        rows = np.repeat(np.arange(len(frame)), lengths)
+        steps = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.zeros(0, "int64")
+        table = table.iloc[rows].reset_index(drop=True)
+        table["step"] = table.get("start", 0) + steps
+        probabilities = probabilities[rows, steps]
     if with_truth:
-        table["true_label"] = label_strings(frame[adapter.label_col]).to_numpy()
+        table["true_label"] = label_strings(adapter.raw_labels(frame)).to_numpy()
     table["label"] = np.asarray(adapter.classes_, dtype=object)[probabilities.argmax(axis=1)]
     for i, name in enumerate(adapter.classes_):
         table[f"prob_{name}"] = probabilities[:, i].round(6)
     return table
+
+
+def _plot_first_series(table, classes, path):
+    """True against predicted labels over the steps of the first test series (overlapping windows averaged)."""
+    series = table[table["id"] == table["id"].iloc[0]]
+    columns = [f"prob_{name}" for name in classes]
+    by_step = series.groupby("step").agg({"true_label": "first", **{c: "mean" for c in columns}})
+    predicted = np.asarray(classes, dtype=object)[by_step[columns].to_numpy().argmax(axis=1)]
+    plot_step_labels(by_step.index.to_numpy(), by_step["true_label"].to_numpy(), predicted, classes, path,
+                     title=f"test series {table['id'].iloc[0]}: true and predicted label per step")
 
 
 def _export_name(name, data):

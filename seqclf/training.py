@@ -14,6 +14,8 @@ from .models.builders import check_builder_settings
 
 log = logging.getLogger(__name__)
 CLASS_WEIGHTS = ("balanced", "none")
+MIN_UPDATES = 600
+MAX_AUTO_EPOCHS = 200
 
 
 @dataclass
@@ -25,6 +27,7 @@ class TrainingResult:
     best_epoch: int
     stopped_by: str  # "early_stopping", "epochs" or "interrupted"
     seconds: float
+    budget: dict  # the epochs, batch size and patience used (``None`` settings resolved)
 
 
 @dataclass
@@ -35,20 +38,22 @@ class FitSettings:
     units: tuple = (64,)
     dropout: float = 0.5
     recurrent_dropout: float = 0.0
-    pooling: str = "last"
-    epochs: int = 20
-    batch_size: int = 64
+    pooling: str = "auto"
+    task: str = "many-to-one"
+    epochs: int = None
+    batch_size: int = None
     learning_rate: float = 1e-3
     clipnorm: float = 1.0
     class_weight: str = "balanced"
-    patience: int = 3
+    patience: int = None
     label_smoothing: float = 0.1
     val_size: float = 0.1
     test_size: float = 0.1
     seed: int = 0
 
     def __post_init__(self):
-        self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling)
+        self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling,
+                                            self.task)
         check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
                                 self.patience, self.label_smoothing)
         for name in ("val_size", "test_size"):
@@ -75,9 +80,40 @@ def class_weights(y, n_classes, mode):
     }
 
 
+def training_budget(n_train, epochs=None, batch_size=None, patience=None):
+    """Epochs, batch size and patience, with ``None`` ("auto") resolved for ``n_train`` examples.
+
+    Auto: batches of ``n_train // 8`` between 8 and 64; at least 20 epochs and at least
+    ``MIN_UPDATES`` weight updates, at most ``MAX_AUTO_EPOCHS`` epochs; patience a sixth of the
+    epochs, at least 3. On large data that is 64, 20 and 3; a set of 50 series gets batches of 8
+    and 100 epochs, which it needs to learn at all. When the epochs were raised above 20 like
+    that, early stopping only starts watching after half of them (``warmup``): a small model
+    on a few series learns slowly at first, and a validation split of a handful of series
+    would otherwise stop it before it starts.
+
+    Examples
+    --------
+    >>> training_budget(8000)
+    {'epochs': 20, 'batch_size': 64, 'patience': 3, 'warmup': 0}
+    >>> training_budget(45)
+    {'epochs': 100, 'batch_size': 8, 'patience': 17, 'warmup': 50}
+    """
+    batch_size = batch_size or int(min(64, max(8, n_train // 8)))
+    updates_per_epoch = max(1, -(-n_train // batch_size))
+    needed = -(-MIN_UPDATES // updates_per_epoch)
+    warmup = 0
+    if epochs is None:
+        epochs = int(min(MAX_AUTO_EPOCHS, max(20, needed)))
+        warmup = epochs // 2 if epochs > 20 else 0
+    patience = patience if patience is not None else max(3, round(epochs / 6))
+    return {"epochs": epochs, "batch_size": batch_size, "patience": patience, "warmup": warmup}
+
+
 def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing=0.0):
-    """Raise :class:`ConfigError` for a training setting that cannot work."""
+    """Raise :class:`ConfigError` for a training setting that cannot work (``None``: auto, see :func:`training_budget`)."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
+        if value is None:
+            continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
     if not learning_rate > 0:
@@ -90,9 +126,13 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
         raise ConfigError(f"The 'label_smoothing' parameter must be in [0, 1). Got {label_smoothing!r} instead.")
 
 
-def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, learning_rate=1e-3, clipnorm=1.0,
-          class_weight="balanced", patience=3, label_smoothing=0.0, verbose=1):
+def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
+          class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
+
+    ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
+    or ``(n_samples, n_timesteps)`` for one per step, with -1 on padded steps (left out of the
+    loss and the metrics; class weights become per-step sample weights).
 
     The loss is cross-entropy with ``label_smoothing`` (targets ``1 - s + s/k`` and ``s/k``):
     it keeps the model from growing over-confident, so the validation loss keeps tracking
@@ -107,22 +147,31 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, le
     'epochs'
     """
     check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing)
+    budget = training_budget(len(x_train), epochs, batch_size, patience)
+    epochs, batch_size, patience = budget["epochs"], budget["batch_size"], budget["patience"]
     n_classes = model.output_shape[-1]
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
-    y_train, y_val = (keras.utils.to_categorical(y, n_classes) for y in (y_train, y_val))
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
+                                            start_from_epoch=budget["warmup"])
     history = keras.callbacks.History()
-    weights = class_weights(y_train.argmax(axis=1), n_classes, class_weight)
+    weights = class_weights(y_train[y_train >= 0], n_classes, class_weight)
+    fit_data = {"x": x_train, "y": _one_hot(y_train, n_classes)}
+    validation = (x_val, _one_hot(y_val, n_classes))
+    if np.ndim(y_train) == 2:  # one label per step; -1 marks padding, which weighs nothing
+        fit_data["sample_weight"] = _step_weights(y_train, weights)
+        validation += (_step_weights(y_val, None),)
+    else:
+        fit_data["class_weight"] = weights
     started = time.perf_counter()
     stopped_by = "epochs"
     try:
         model.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-            class_weight=weights, callbacks=[stopper, history], verbose=verbose,
+            **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
+            callbacks=[stopper, history], verbose=verbose,
         )
         if stopper.stopped_epoch > 0:
             stopped_by = "early_stopping"
@@ -138,7 +187,24 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=20, batch_size=64, le
     return TrainingResult(
         history=history.history,
         epochs_run=len(losses),
-        best_epoch=int(np.argmin(losses)) + 1,
+        best_epoch=_best_epoch(losses, budget["warmup"]),
         stopped_by=stopped_by,
         seconds=seconds,
+        budget=budget,
     )
+
+
+def _best_epoch(losses, warmup):
+    """The epoch (from 1) whose weights early stopping kept: the lowest validation loss after the warm-up."""
+    watched = losses[warmup:]
+    return warmup + int(np.argmin(watched)) + 1 if watched else len(losses)
+
+
+def _one_hot(y, n_classes):
+    return keras.utils.to_categorical(np.maximum(y, 0), n_classes).astype("float32")
+
+
+def _step_weights(y, weights):
+    """Per-step sample weights: 0 on padding (-1), else the class weight (1 without weights)."""
+    table = np.array([weights.get(c, 1.0) if weights else 1.0 for c in range(int(y.max()) + 1)] + [0.0], "float32")
+    return table[np.where(y >= 0, y, len(table) - 1)]

@@ -47,8 +47,20 @@ def test_float_features_input_with_masking():
     model = build_classifier("gru", n_classes=2, units=(4,), n_features=3)
     assert model.input_shape == (None, None, 3)
     x = RNG.normal(size=(1, 5, 3)).astype("float32")
-    padded = np.concatenate([x, np.zeros((1, 3, 3), "float32")], axis=1)
+    padded = np.concatenate([x, np.full((1, 3, 3), np.nan, "float32")], axis=1)  # NaN steps are padding
     np.testing.assert_allclose(model(x).numpy(), model(padded).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_missing_value_mask_round_trips_in_a_saved_model(tmp_path):
+    model = build_classifier("bilstm", n_classes=3, units=(4,), n_features=2, task="many-to-many")
+    assert model.output_shape == (None, None, 3)
+    x = RNG.normal(size=(2, 5, 2)).astype("float32")
+    x[0, 3:] = np.nan
+    x[1, 1, 0] = np.nan
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert np.isfinite(model(x).numpy()).all()
 
 
 def test_sequence_pooling_skips_masked_steps_and_round_trips():
@@ -69,7 +81,7 @@ def test_unknown_architecture_lists_the_valid_ones():
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"units": ()}, "units"), ({"units": (0,)}, "units"), ({"dropout": 1.5}, "dropout"),
-    ({"recurrent_dropout": -0.1}, "recurrent_dropout"), ({"pooling": "attention"}, "pooling"), ({"n_classes": 1}, "n_classes"),
+    ({"recurrent_dropout": -0.1}, "recurrent_dropout"), ({"pooling": "attention"}, "pooling"), ({"n_classes": 1}, "n_classes"), ({"task": "one-to-many"}, "task"),
 ])
 def test_builder_rejects_bad_settings(kwargs, name):
     settings = {"n_classes": 2, "vocab_size": 10, **kwargs}

@@ -67,9 +67,13 @@ class Adapter:
     kind = None
     description = ""
     options = ()
+    tasks = ("many-to-one",)
 
-    def __init__(self, label_col=None):
+    def __init__(self, label_col=None, task="many-to-one"):
         self.label_col = label_col
+        self.task = task
+        if task not in self.tasks:
+            raise ConfigError(f"--task {task} does not apply to {self.kind} data; it takes {', '.join(self.tasks)}")
 
     @classmethod
     def option_names(cls):
@@ -77,7 +81,7 @@ class Adapter:
 
     def get_config(self):
         """The constructor arguments, as written to ``config.json``."""
-        return {"label_col": self.label_col, **{name: getattr(self, name) for name in self.option_names()}}
+        return {"label_col": self.label_col, "task": self.task, **{name: getattr(self, name) for name in self.option_names()}}
 
     def prepare(self, frame, source, labeled=True):
         """Check ``frame`` and fix the column roles; return the rows to use."""
@@ -91,9 +95,30 @@ class Adapter:
         self.classes_ = self.check_classes(train, source)
         return self
 
+    def default_pooling(self):
+        """The pooling ``--pooling auto`` means for this kind of data."""
+        return "last"
+
+    def raw_labels(self, frame):
+        """The labels of ``frame`` as given: one per row (adapters with per-step labels flatten them)."""
+        return frame[self.label_col]
+
+    def split_labels(self, frame):
+        """One label string per row, for stratified splits."""
+        return label_strings(frame[self.label_col])
+
+    def groups(self, frame):
+        """Which rows belong together and must stay on one side of a split (``None``: each row alone)."""
+        return None
+
+    def index(self, frame):
+        """What identifies each row in prediction tables: the ``id`` column, else the row number from 1."""
+        ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
+        return pd.DataFrame({"id": ids})
+
     def check_classes(self, frame, source):
         """The class names of ``frame``; fewer than two is an error."""
-        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(frame[self.label_col].to_numpy())))))
+        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(self.raw_labels(frame).to_numpy())))))
         if len(classes) < 2:
             raise DataError(
                 f"{source} has only one class ({classes[0]!r}) in column {self.label_col!r}; "

@@ -4,7 +4,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-LABEL_NAMES = ("label", "labels", "sentiment", "target", "class", "y")
+LABEL_NAMES = ("label", "labels", "sentiment", "target", "class", "y", "activity")
 TEXT_NAMES = ("text", "sentence", "review", "content")
 MAX_ROWS_LISTED = 5
 

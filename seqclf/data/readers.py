@@ -1,8 +1,19 @@
-"""Read tables from CSV, TSV, Parquet, JSON Lines and plain-text files (or standard input).
+"""Read tables from CSV, TSV, Parquet, JSON Lines and plain-text files (or standard input),
+and sensor series from UCR/UEA ``.ts`` and NumPy ``.npz`` files.
 
 Every reader returns a :class:`pandas.DataFrame`. Problems with the file itself (missing,
 empty, wrong encoding, malformed rows) raise :class:`~seqclf.errors.DataError` naming the file
 and the place in it.
+
+The ``ts`` and ``npz`` readers return a *nested sequence frame*: one row per series with
+
+* ``id`` (int64): the case number, counting from 1;
+* ``values`` (object): a float32 :class:`numpy.ndarray` of shape ``(n_timesteps, n_channels)``
+  per cell, missing values as NaN; cases may differ in length;
+* ``label`` (only when the file has labels): one label per case, or, for an ``.npz`` whose
+  ``y`` has shape ``(n_samples, n_timesteps)``, a 1-D array of per-step labels per cell;
+
+and ``frame.attrs["channels"] == ["channel_1", ..., "channel_C"]``.
 """
 
 import io
@@ -10,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -24,8 +36,10 @@ SUFFIX_FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".txt": "lines",
+    ".ts": "ts",
+    ".npz": "npz",
 }
-FORMATS = ("csv", "tsv", "parquet", "jsonl", "lines")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz")
 STDIN = "-"
 
 
@@ -36,6 +50,8 @@ def detect_format(path):
     --------
     >>> detect_format("reviews.tsv")
     'tsv'
+    >>> detect_format("BasicMotions_TRAIN.ts")
+    'ts'
     """
     if str(path) == STDIN:
         return "lines"
@@ -56,11 +72,12 @@ def read_table(path, format=None, encoding="utf-8"):
     ----------
     path : str or Path
         The file to read, or ``"-"`` for standard input.
-    format : {"csv", "tsv", "parquet", "jsonl", "lines"}, optional
+    format : {"csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz"}, optional
         Overrides the format guessed from the suffix. ``lines`` reads one text per line
-        into a column named ``text``.
+        into a column named ``text``. ``ts`` (UCR/UEA archive) and ``npz`` (arrays ``X`` and
+        optional ``y``) return a nested sequence frame (see the module docstring).
     encoding : str, default "utf-8"
-        Text encoding of the file (ignored for Parquet).
+        Text encoding of the file (ignored for Parquet and npz).
 
     Examples
     --------
@@ -76,6 +93,8 @@ def read_table(path, format=None, encoding="utf-8"):
         raise DataError(f"{_name(path)} is empty; it needs a header row and at least one data row")
     if format == "parquet":
         frame = _read_parquet(raw, path)
+    elif format == "npz":
+        frame = _read_npz(raw, path)
     else:
         text = _decode(raw, path, encoding)
         frame = _TEXT_READERS[format](text, path)
@@ -151,9 +170,180 @@ def _read_parquet(raw, path):
         raise DataError(f"{_name(path)} is not a valid Parquet file: {error}") from None
 
 
+def _nested_frame(series, labels, n_channels):
+    cells = pd.Series(series, dtype=object)
+    frame = pd.DataFrame({"id": np.arange(1, len(cells) + 1, dtype=np.int64), "values": cells})
+    if labels is not None:
+        frame["label"] = pd.Series(labels, dtype=object)
+    frame.attrs["channels"] = [f"channel_{number}" for number in range(1, n_channels + 1)]
+    return frame
+
+
+def _read_ts(text, path):
+    name = _name(path)
+    lines = text.split("\n")
+    classes = None
+    dimensions = None
+    data_line = None
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not line.startswith("@"):
+            raise DataError(
+                f"{name} line {number} is data before the @data line; "
+                f"end the header with a line reading @data"
+            )
+        keyword, *words = line.split()
+        keyword = keyword.lower()
+        flag = words[0].lower() if words else ""
+        if keyword == "@data":
+            data_line = number
+            break
+        if keyword == "@timestamps" and flag == "true":
+            raise DataError(
+                f"{name} line {number}: @timeStamps true (values as (time,value) pairs) is not supported; "
+                f"write plain comma-separated values and @timeStamps false"
+            )
+        if keyword == "@targetlabel" and flag == "true":
+            raise DataError(
+                f"{name} line {number}: @targetLabel true marks regression targets, but seqclf classifies; "
+                f"use a file with @classLabel true and class labels"
+            )
+        if keyword == "@classlabel":
+            if flag == "true":
+                if len(words) < 2:
+                    raise DataError(
+                        f"{name} line {number}: @classLabel true lists no class labels; "
+                        f"write them after it, for example @classLabel true walk run"
+                    )
+                classes = set(words[1:])
+            elif flag != "false":
+                raise DataError(f"{name} line {number}: @classLabel must be followed by true or false")
+        if keyword == "@dimensions":
+            if not flag.isdigit() or int(flag) < 1:
+                raise DataError(f"{name} line {number}: @dimensions needs a positive whole number, not {flag!r}")
+            dimensions = int(flag)
+    if data_line is None:
+        raise DataError(
+            f"{name} has no @data line (read to line {len(lines)}); "
+            f"a .ts file needs its @ headers, then @data, then one case per line"
+        )
+    series, labels = [], []
+    for number, line in enumerate(lines[data_line:], start=data_line + 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        body = line
+        if classes is not None:
+            body, colon, label = line.rpartition(":")
+            label = label.strip()
+            if not colon or not label or "," in label:
+                raise DataError(
+                    f"{name} line {number} has no class label; @classLabel true needs the label "
+                    f"after the last ':' of every case"
+                )
+            if label not in classes:
+                raise DataError(
+                    f"{name} line {number}: class label {label!r} is not among the declared labels "
+                    f"{' '.join(sorted(classes))}; add it to the @classLabel line or fix the case"
+                )
+            labels.append(label)
+        channels = body.split(":")
+        if dimensions is None:
+            dimensions = len(channels)
+        if len(channels) != dimensions:
+            raise DataError(
+                f"{name} line {number} has {len(channels)} channels but {dimensions} were expected "
+                f"(from @dimensions or the first case); separate channels with ':' "
+                f"and check the @classLabel header"
+            )
+        series.append(_ts_case(channels, name, number))
+    if not series:
+        raise DataError(f"{name} has no cases after @data (line {data_line}); add one case per line")
+    return _nested_frame(series, labels if classes is not None else None, dimensions)
+
+
+def _ts_case(channels, name, number):
+    columns = []
+    for channel, chunk in enumerate(channels, start=1):
+        if not chunk.strip():
+            raise DataError(f"{name} line {number}: channel {channel} is empty; give it at least one value or '?'")
+        try:
+            column = np.array(chunk.replace("?", "nan").split(","), dtype=np.float32)
+        except ValueError:  # the slow path finds the bad value for the message
+            tokens = enumerate(chunk.split(","), start=1)
+            column = np.array([_ts_value(token, name, number, channel, at) for at, token in tokens], dtype=np.float32)
+        columns.append(column)
+    case = np.full((max(len(column) for column in columns), len(columns)), np.nan, dtype=np.float32)
+    for index, column in enumerate(columns):
+        case[: len(column), index] = column
+    return case
+
+
+def _ts_value(token, name, number, channel, position):
+    token = token.strip()
+    if token == "?":
+        return np.nan
+    try:
+        return float(token)
+    except ValueError:
+        raise DataError(
+            f"{name} line {number}, channel {channel}, value {position}: {token!r} is not a number or '?'; "
+            f"separate values with ',' and channels with ':'"
+        ) from None
+
+
+def _read_npz(raw, path):
+    name = _name(path)
+    how = "save it with numpy.savez(path, X=series, y=labels)"
+    try:
+        archive = np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as error:  # numpy raises ValueError, OSError or zipfile errors for a bad file
+        raise DataError(f"{name} is not a valid .npz file: {error}; {how}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{name} is a single .npy array, not an .npz archive; {how}")
+    with archive:
+        if "X" not in archive.files:
+            found = ", ".join(archive.files) or "none"
+            raise DataError(f"{name} has no array named X (found: {found}); {how}")
+        try:
+            X = archive["X"]
+            y = archive["y"] if "y" in archive.files else None
+        except Exception as error:  # object arrays need pickle; damaged members raise zip errors
+            raise DataError(
+                f"{name} has an array that cannot be read: {error}; save numbers and strings, not Python objects"
+            ) from None
+    if X.ndim == 2:
+        X = X[:, :, np.newaxis]
+    if X.ndim != 3 or 0 in X.shape[1:]:
+        raise DataError(
+            f"{name}: X has shape {X.shape}; expected (n_samples, n_timesteps, n_features) "
+            f"or (n_samples, n_timesteps) with at least one time step"
+        )
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{name}: X has non-numeric dtype {X.dtype}; store the series as numbers (NaN for missing)")
+    X = X.astype(np.float32)
+    labels = None
+    if y is not None:
+        if y.ndim not in (1, 2) or len(y) != len(X):
+            raise DataError(
+                f"{name}: y has shape {y.shape} but X holds {len(X)} samples; "
+                f"expected y of shape ({len(X)},) or ({len(X)}, {X.shape[1]})"
+            )
+        if y.ndim == 2 and y.shape[1] != X.shape[1]:
+            raise DataError(
+                f"{name}: y has {y.shape[1]} labels per sample but X has {X.shape[1]} time steps; "
+                f"per-step labels need y of shape ({len(X)}, {X.shape[1]})"
+            )
+        labels = y.tolist() if y.ndim == 1 else list(y)
+    return _nested_frame(list(X), labels, X.shape[2])
+
+
 _TEXT_READERS = {
     "csv": lambda text, path: _read_delimited(text, path, ","),
     "tsv": lambda text, path: _read_delimited(text, path, "\t"),
     "jsonl": _read_jsonl,
     "lines": _read_lines,
+    "ts": _read_ts,
 }

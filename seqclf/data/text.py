@@ -54,8 +54,8 @@ class TextAdapter(Adapter):
     )
 
     def __init__(self, label_col=None, text_col=None, tokens="word", max_tokens=None, max_length=None,
-                 embedding_dim=64):
-        super().__init__(label_col)
+                 embedding_dim=64, task="many-to-one"):
+        super().__init__(label_col, task)
         self.text_col = text_col
         self.tokens = tokens
         self.max_tokens = max_tokens

@@ -9,14 +9,16 @@ import keras
 
 from ..errors import ConfigError
 from .archs import get_architecture
-from .layers import POOLING_MODES, SequencePooling
+from .layers import POOLING_MODES, MissingValueMask, SequencePooling, StepAveraging
 
 POOLINGS = ("last",) + POOLING_MODES
+TASKS = ("many-to-one", "many-to-many")
 
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling="last",
-                     vocab_size=None, embedding_dim=128, n_features=None, name="classifier"):
-    """Build a many-to-one recurrent classifier.
+                     task="many-to-one", vocab_size=None, embedding_dim=128, n_features=None, downsample=1,
+                     name="classifier"):
+    """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
     ----------
@@ -29,21 +31,32 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     dropout, recurrent_dropout : float
         Dropout on each recurrent layer's inputs and recurrent state; ``dropout`` is also
         applied before the output layer.
-    pooling : {"last", "mean", "max"}
-        How the last layer's steps become one vector; padded steps never count.
+    pooling : {"last", "mean", "max"} (``"auto"`` is resolved by the adapter before building)
+        How the last layer's steps become one vector; padded steps never count. Only
+        ``"last"`` (ignored) applies to ``task="many-to-many"``.
+    task : {"many-to-one", "many-to-many"}
+        One softmax per sequence ``(n_samples, n_classes)``, or one per step
+        ``(n_samples, n_timesteps, n_classes)`` on top of layers that all return sequences.
     vocab_size, embedding_dim : int, optional
         For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero``.
     n_features : int, optional
-        For float input ``(n_samples, n_timesteps, n_features)`` instead of tokens.
+        For float input ``(n_samples, n_timesteps, n_features)`` instead of tokens; NaN marks
+        missing values, and steps with no value (padding) are masked.
+    downsample : int
+        For float input and ``task="many-to-one"``: average every ``downsample`` steps into one
+        before the recurrent layers (long series train far better when shorter).
 
     Examples
     --------
     >>> model = build_classifier("bigru", n_classes=2, units=(8,), vocab_size=50, embedding_dim=4)
     >>> model.output_shape
     (None, 2)
+    >>> build_classifier("lstm", n_classes=3, units=(8,), n_features=6, task="many-to-many").output_shape
+    (None, None, 3)
     """
     architecture = get_architecture(arch)
-    units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling)
+    units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task)
+    per_step = task == "many-to-many"
     if (vocab_size is None) == (n_features is None):
         raise ConfigError("build_classifier needs exactly one of vocab_size (tokens) or n_features (floats)")
     if n_classes < 2:
@@ -54,15 +67,20 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
     else:
         inputs = keras.Input(shape=(None, n_features), name="features")
-        x = keras.layers.Masking(name="padding_mask")(inputs)
+        x = inputs
+        if downsample > 1:
+            if per_step:
+                raise ConfigError("--downsample does not apply to --task many-to-many (it needs a label per input step)")
+            x = StepAveraging(downsample, name="step_averaging")(x)
+        x = MissingValueMask(name="missing_value_mask")(x)
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
         layer = architecture.recurrent_layer(
-            size, return_sequences=not (last and pooling == "last"), dropout=dropout,
+            size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
             recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}",
         )
         x = layer(x)
-    if pooling != "last":
+    if pooling != "last" and not per_step:
         x = SequencePooling(pooling, name=f"{pooling}_pooling")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
@@ -70,12 +88,16 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     return keras.Model(inputs, outputs, name=name)
 
 
-def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling):
+def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task="many-to-one"):
     """Raise :class:`ConfigError` for a setting the builder cannot use; return ``units`` as a tuple."""
     get_architecture(arch)
+    if task not in TASKS:
+        raise ConfigError(f"The 'task' parameter must be one of {', '.join(TASKS)}. Got {task!r} instead.")
+    if task == "many-to-many" and pooling not in ("last", "auto"):
+        raise ConfigError(f"--pooling {pooling} does not apply to --task many-to-many (one label per step, no pooling)")
     _check_fraction("dropout", dropout)
     _check_fraction("recurrent_dropout", recurrent_dropout)
-    if pooling not in POOLINGS:
+    if pooling not in POOLINGS + ("auto",):
         raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
     return _check_units(units)
 

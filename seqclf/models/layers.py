@@ -46,3 +46,73 @@ class SequencePooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class MissingValueMask(keras.layers.Layer):
+    """Mask the steps of float input ``(n_samples, n_timesteps, n_features)`` that hold no value.
+
+    NaN marks a missing value. A step whose features are all NaN (padding after a shorter
+    series, or a gap) is masked, so recurrent layers skip it; a NaN beside real values becomes
+    0, which after the model's ``Normalization`` is the channel's training mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[1.0, np.nan], [np.nan, np.nan]]], dtype="float32")
+    >>> layer = MissingValueMask()
+    >>> layer(x).numpy().tolist(), layer.compute_mask(x).numpy().tolist()
+    ([[[1.0, 0.0], [0.0, 0.0]]], [[True, False]])
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.where(ops.isnan(inputs), ops.zeros_like(inputs), inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.any(ops.logical_not(ops.isnan(inputs)), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class StepAveraging(keras.layers.Layer):
+    """Average each run of ``factor`` steps of ``(n_samples, n_timesteps, n_features)`` into one, skipping NaN.
+
+    Long series become ``ceil(n_timesteps / factor)`` steps, which recurrent layers learn from far
+    more easily. A block with no value stays NaN (still padding for :class:`MissingValueMask`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[1.0], [3.0], [5.0], [np.nan], [np.nan]]], dtype="float32")
+    >>> StepAveraging(2)(x).numpy()[0, :, 0].tolist()
+    [2.0, 5.0, nan]
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(factor, int) or factor < 1:
+            raise ValueError(f"The 'factor' parameter of StepAveraging must be an integer >= 1. Got {factor!r} instead.")
+        self.factor = factor
+
+    def call(self, inputs):
+        steps, features = ops.shape(inputs)[1], ops.shape(inputs)[2]
+        blocks = (steps + self.factor - 1) // self.factor
+        padded = ops.pad(inputs, [[0, 0], [0, blocks * self.factor - steps], [0, 0]], constant_values=float("nan"))
+        grouped = ops.reshape(padded, (-1, blocks, self.factor, features))
+        present = ops.logical_not(ops.isnan(grouped))
+        total = ops.sum(ops.where(present, grouped, ops.zeros_like(grouped)), axis=2)
+        count = ops.sum(ops.cast(present, inputs.dtype), axis=2)
+        return ops.where(count > 0, total / ops.maximum(count, 1.0), ops.full_like(total, float("nan")))
+
+    def compute_output_shape(self, input_shape):
+        steps = None if input_shape[1] is None else -(-input_shape[1] // self.factor)
+        return (input_shape[0], steps, input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
