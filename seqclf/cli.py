@@ -106,7 +106,8 @@ def main(quiet):
 @click.option("--kind", default="auto", show_default=True, help="Adapter: auto, text or sensor.")
 @click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
-@click.option("--dropout", type=float, default=0.5, show_default=True, help="Dropout on layer inputs and before the output.")
+@click.option("--dropout", type=float, help="Dropout on layer inputs and before the output "
+                                          "[default: auto: 0.5 for text, 0.1 for sensor series].")
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
 @click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max"]), default="auto", show_default=True,
               help="How the steps become one vector (auto: last for text, mean for sensor series).")
@@ -224,12 +225,13 @@ def info(run_dir):
     from .runs import run_info
 
     config, metrics = run_info(run_dir)
-    settings, data, summary = config["settings"], config["data"], config["data_summary"]
+    settings, data, summary, model = config["settings"], config["data"], config["data_summary"], config["model"]
     rows = [
         ("run", run_dir),
         ("kind", config["kind"]),
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
-                         f"pooling={settings['pooling']} dropout={settings['dropout']}"
+                         f"pooling={model.get('pooling', settings['pooling'])} "
+                         f"dropout={model.get('dropout', settings['dropout'])}"
                          f"{' task=' + settings['task'] if settings.get('task', 'many-to-one') != 'many-to-one' else ''}"),
         ("parameters", f"{config['model']['n_parameters']:,}"),
         ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})" if "data" in data

@@ -57,7 +57,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     (1,)
     """
 
-    def __init__(self, arch="bigru", units=(64,), dropout=0.5, recurrent_dropout=0.0, pooling="auto",
+    def __init__(self, arch="bigru", units=(64,), dropout=None, recurrent_dropout=0.0, pooling="auto",
                  task="many-to-one", epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
                  class_weight="balanced", patience=None, label_smoothing=0.1, val_size=0.1, seed=0, verbose=0,
                  kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
@@ -140,9 +140,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         settings = self.settings()
         seed_everything(settings.seed)
         adapter.fit(frame, source)
-        self.pooling_ = adapter.default_pooling() if settings.pooling == "auto" else settings.pooling
+        defaults = adapter.model_defaults()
+        self.pooling_ = defaults["pooling"] if settings.pooling == "auto" else settings.pooling
+        self.dropout_ = defaults["dropout"] if settings.dropout is None else settings.dropout
         core = build_classifier(
-            settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=settings.dropout,
+            settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=self.dropout_,
             recurrent_dropout=settings.recurrent_dropout, task=settings.task,
             pooling=self.pooling_,
             name=settings.arch,
@@ -217,7 +219,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             return f"<pre>{self!r} (not fitted)</pre>"
         last = {k: v[-1] for k, v in self.history_.items()}
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
-            ("architecture", f"{self.arch} {list(self.units)} pooling={self.pooling_}"),
+            ("architecture", f"{self.arch} {list(self.units)} pooling={self.pooling_} dropout={self.dropout_}"),
             ("parameters", f"{self.n_parameters_:,}"),
             ("classes", ", ".join(map(str, self.classes_))),
             ("epochs", f"{len(self.history_['loss'])}"),
@@ -249,6 +251,7 @@ def load(path):
     estimator.history_ = _read_history(Path(path))
     estimator.n_parameters_ = config["model"]["n_parameters"]
     estimator.pooling_ = config["model"].get("pooling", estimator.pooling)
+    estimator.dropout_ = config["model"].get("dropout", estimator.dropout)
     return estimator
 
 

@@ -116,7 +116,8 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         "data": data or {},
         "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
         "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
-                  "pooling": getattr(estimator, "pooling_", settings.pooling)},
+                  "pooling": getattr(estimator, "pooling_", settings.pooling),
+                  "dropout": getattr(estimator, "dropout_", settings.dropout)},
         "versions": _versions(),
     }
     with building(out) as partial:

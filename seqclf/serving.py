@@ -75,10 +75,33 @@ class ServedModel:
         try:
             array = np.asarray(values, dtype=spec.dtype.as_numpy_dtype)
         except (TypeError, ValueError):
-            raise RequestError(f"input {self.input_name!r} takes {spec.dtype.name} arrays of shape "
-                               f"{_shape(spec.shape)}; got values that are not one") from None
+            array = self._pad(values)
         if not spec.shape.is_compatible_with(array.shape):
             raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
+        return array
+
+    @property
+    def per_step(self):
+        """Whether the model labels every step (its ``label`` output has a time axis)."""
+        return self.signature.structured_outputs["label"].shape.rank == 2
+
+    def _pad(self, values):
+        """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""
+        spec = self.input_spec
+        problem = RequestError(f"input {self.input_name!r} takes {spec.dtype.name} arrays of shape "
+                               f"{_shape(spec.shape)}; got values that are not one")
+        if spec.shape.rank != 3 or spec.shape[1] is not None or not spec.dtype.is_floating:
+            raise problem
+        try:
+            sequences = [np.asarray(value, dtype=spec.dtype.as_numpy_dtype) for value in values]
+        except (TypeError, ValueError):
+            raise problem from None
+        if any(s.ndim != 2 or not spec.shape[1:].is_compatible_with(s.shape) for s in sequences):
+            raise problem
+        array = np.full((len(sequences), max(len(s) for s in sequences), spec.shape[2]), np.nan,
+                        dtype=spec.dtype.as_numpy_dtype)
+        for i, sequence in enumerate(sequences):
+            array[i, :len(sequence)] = sequence
         return array
 
     def run(self, values):
@@ -324,9 +347,13 @@ class ModelServer:
             raise RequestError("the request has no instances")
         model.check(instances)  # reject a wrong dtype or shape here, before batching
         outputs = await self.batchers[model.name, model.version].predict(instances)
+        if model.per_step:  # each instance gets as many steps as it sent, whatever the batch was padded to
+            lists = {key: [row[:len(instance)].tolist() for row, instance in zip(value, instances)]
+                     for key, value in sorted(outputs.items())}
+        else:
+            lists = {key: value.tolist() for key, value in sorted(outputs.items())}
         if columnar:
-            return {"outputs": {key: value.tolist() for key, value in outputs.items()}}
-        lists = {key: value.tolist() for key, value in sorted(outputs.items())}
+            return {"outputs": lists}
         return {"predictions": [{key: values[i] for key, values in lists.items()} for i in range(len(instances))]}
 
     def _healthz(self):

@@ -36,7 +36,7 @@ class FitSettings:
 
     arch: str = "bigru"
     units: tuple = (64,)
-    dropout: float = 0.5
+    dropout: float = None
     recurrent_dropout: float = 0.0
     pooling: str = "auto"
     task: str = "many-to-one"

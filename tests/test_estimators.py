@@ -97,3 +97,36 @@ def test_save_is_a_run_the_cli_reads_and_load_reads_cli_runs(fitted, texts, tiny
                                rtol=1e-5, atol=1e-6)
     assert loaded.get_params()["units"] == (8,) and loaded.classes_.tolist() == ["neg", "pos"]
     assert "SequenceClassifier" in loaded._repr_html_()
+
+
+def test_sensor_arrays_of_any_length_fit_predict_score_and_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.array(["still", "moving"] * 20)
+    X = [rng.normal(size=(int(rng.integers(8, 20)), 3)) * (3.0 if label == "moving" else 0.3) for label in y]
+    clf = seqclf.SequenceClassifier(arch="gru", units=(6,), epochs=3, batch_size=8).fit(X, y)
+    assert clf.classes_.tolist() == ["moving", "still"] and clf.pooling_ == "mean" and clf.dropout_ == 0.1
+    assert clf.predict_proba(X[:4]).shape == (4, 2)
+    cube = np.stack([x[:8] for x in X])  # the same data as one 3-D array
+    assert clf.predict(cube).shape == (40,)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(cube[:3]), clf.predict_proba(cube[:3]), rtol=1e-5, atol=1e-6)
+
+    steps = [np.where(np.abs(x[:, 0]) > 1.0, "high", "low") for x in X]
+    tagger = seqclf.SequenceClassifier(arch="bigru", units=(6,), epochs=2, batch_size=8, task="many-to-many")
+    tagger.fit(X, steps)
+    assert tagger.predict(X[:2]).shape == (2, max(len(X[0]), len(X[1])))
+    assert tagger.predict_proba(X[:2]).shape[-1] == 2
+    assert 0.0 <= tagger.score(X, steps) <= 1.0
+    loaded = seqclf.load(tagger.save(tmp_path / "tagger"))
+    np.testing.assert_allclose(loaded.predict_proba(X[:2]), tagger.predict_proba(X[:2]), rtol=1e-5, atol=1e-6)
+
+
+def test_npz_file_trains_from_the_cli(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 12, 2)).astype("float32")
+    y = np.where(X[:, :, 0].mean(axis=1) > 0, "up", "down")
+    np.savez(tmp_path / "series.npz", X=X, y=y)
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "series.npz"), "--units", "4", "--epochs", "1",
+                                       "--out", str(tmp_path / "run"), "--verbose", "0"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "sensor data" in result.stderr and (tmp_path / "run" / "export" / "series" / "1").is_dir()

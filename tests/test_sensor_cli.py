@@ -141,3 +141,39 @@ def test_changing_labels_without_window_or_task_exit_2(tmp_path):
     assert "the labels change within series 1, 2, 3, 4; pass --task many-to-many" in result.stderr
     pooled = invoke("fit", data, "--task", "many-to-many", "--pooling", "max", "--out", tmp_path / "run", *TINY)
     assert pooled.exit_code == 2 and "--pooling max does not apply to --task many-to-many" in pooled.stderr
+
+
+def test_sensor_models_serve_raw_values_of_any_length_over_rest(ts_run, step_run):
+    from .test_serving import Server
+
+    run, test = ts_run
+    values = np.stack(read_table(test)["values"].to_numpy())
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    server = Server(run)
+    try:
+        metadata = server.get("/v1/models/bm_TRAIN/metadata").json()
+        inputs = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
+        assert inputs["values"]["dtype"] == "DT_FLOAT"
+        assert [d["size"] for d in inputs["values"]["tensor_shape"]["dim"]] == ["-1", "-1", "6"]
+        instances = [values[0].tolist(), values[1][:40].tolist()]  # different lengths: padded by the server
+        answer = server.post("/v1/models/bm_TRAIN:predict", {"instances": instances})
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+        for instance, prediction in zip(instances, predictions):
+            expected = model.predict(np.array([instance], "float32"), verbose=0)[0]
+            np.testing.assert_allclose(prediction["probabilities"], expected, rtol=1e-4, atol=1e-5)
+        wrong = server.post("/v1/models/bm_TRAIN:predict", {"instances": [values[0][:, :5].tolist()]})
+        assert wrong.status_code == 400 and "takes shape [-1, -1, 6]; got [1, 100, 5]" in wrong.json()["error"]
+    finally:
+        server.stop()
+    step_server = Server(step_run[0])
+    try:
+        rng = np.random.default_rng(0)
+        inputs = {"values": [rng.normal(size=(30, 6)).tolist(), rng.normal(size=(50, 6)).tolist()]}
+        answer = step_server.post("/v1/models/long:predict", {"inputs": inputs})
+        assert answer.status_code == 200, answer.text
+        outputs = answer.json()["outputs"]
+        assert [len(labels) for labels in outputs["label"]] == [30, 50]
+        assert len(outputs["probabilities"][0][0]) == 4
+    finally:
+        step_server.stop()

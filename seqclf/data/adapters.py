@@ -95,9 +95,9 @@ class Adapter:
         self.classes_ = self.check_classes(train, source)
         return self
 
-    def default_pooling(self):
-        """The pooling ``--pooling auto`` means for this kind of data."""
-        return "last"
+    def model_defaults(self):
+        """What ``--pooling auto`` and ``--dropout auto`` mean for this kind of data (text: measured on MR)."""
+        return {"pooling": "last", "dropout": 0.5}
 
     def raw_labels(self, frame):
         """The labels of ``frame`` as given: one per row (adapters with per-step labels flatten them)."""

@@ -95,7 +95,8 @@ def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, tas
         raise ConfigError(f"The 'task' parameter must be one of {', '.join(TASKS)}. Got {task!r} instead.")
     if task == "many-to-many" and pooling not in ("last", "auto"):
         raise ConfigError(f"--pooling {pooling} does not apply to --task many-to-many (one label per step, no pooling)")
-    _check_fraction("dropout", dropout)
+    if dropout is not None:  # None: the adapter's default, resolved before building
+        _check_fraction("dropout", dropout)
     _check_fraction("recurrent_dropout", recurrent_dropout)
     if pooling not in POOLINGS + ("auto",):
         raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
