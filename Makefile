@@ -30,6 +30,8 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
 	$(BIN)/python benchmarks/text_accuracy.py
+	$(BIN)/python benchmarks/timeseries_accuracy.py
+	$(BIN)/python benchmarks/timeseries_many_to_many.py
 	$(BIN)/python benchmarks/serve_load.py
 
 clean:

@@ -75,7 +75,7 @@ def main():
         n_test=("n_test", "first"), seconds=("wall_seconds", "mean")).reset_index()
     table["goal"] = table["set"].map(lambda s: PUBLISHED[s][0])
     table["goal_is"] = table["set"].map(lambda s: PUBLISHED[s][1])
-    table["met"] = [("yes" if m >= g else "no") if g else "-" for m, g in zip(table["mean"], table["goal"])]
+    table["met"] = [("yes" if m >= g else "no") if pd.notna(g) else "-" for m, g in zip(table["mean"], table["goal"])]
     table["published_deep"] = table["set"].map(lambda s: PUBLISHED[s][2] or "")
     print()
     print(table.round(2).to_string(index=False))

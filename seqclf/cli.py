@@ -64,7 +64,7 @@ def data_options(command):
         click.option("--format", "format", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz"]),
                      help="File format [default: from the suffix]."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
-        click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y]."),
+        click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y, activity]."),
     )):
         command = decorator(command)
     return command
@@ -110,7 +110,7 @@ def main(quiet):
                                           "[default: auto: 0.5 for text, 0.1 for sensor series].")
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
 @click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max"]), default="auto", show_default=True,
-              help="How the steps become one vector (auto: last for text, mean for sensor series).")
+              help="How the steps become one vector (auto: mean for sensor series averaged down, else last).")
 @click.option("--task", type=click.Choice(["many-to-one", "many-to-many"]), default="many-to-one", show_default=True,
               help="One label per sequence, or one per step (sensor data).")
 @click.option("--epochs", type=int, help="Most epochs (early stopping may end sooner) [default: auto: 20, more on "
@@ -163,18 +163,21 @@ def fit(data, kind, units, val, test, format, encoding, label_col, out, name, ve
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
+@click.option("--series-col", help="[sensor] Column naming each row's series [default: as in the run, else auto].")
 @click.option("--output", type=click.Path(dir_okay=False), help="Metrics JSON [default: RUN_DIR/evaluate-<data>.json].")
 @data_options
-def evaluate(run_dir, data, text_col, label_col, format, encoding, output):
+def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, output):
     """Evaluate the model of RUN_DIR on the labelled file DATA; print and write the metrics.
 
     \b
-    Example:
+    Examples:
       seqclf evaluate runs/mr datasets/movie_reviews_sample.csv
+      seqclf evaluate runs/bm datasets/basic_motions_TEST.ts
     """
     from .runs import evaluate_run
 
-    metrics, path = evaluate_run(run_dir, data, format, encoding, {"text_col": text_col, "label_col": label_col}, output)
+    columns = {"text_col": text_col, "series_col": series_col, "label_col": label_col}
+    metrics, path = evaluate_run(run_dir, data, format, encoding, columns, output)
     click.echo(f"accuracy  {metrics['accuracy']:.4f}\nmacro F1  {metrics['macro_f1']:.4f}\nn         {metrics['n']}")
     for name, scores in metrics["per_class"].items():
         click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
@@ -187,17 +190,21 @@ def evaluate(run_dir, data, text_col, label_col, format, encoding, output):
 @click.argument("data", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--text", "texts", multiple=True, help="A text to classify (repeatable), instead of DATA.")
 @click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
+@click.option("--series-col", help="[sensor] Column naming each row's series [default: as in the run, else auto].")
 @click.option("--output", type=click.Path(dir_okay=False), help="CSV file to write [default: standard output].")
 @data_options
-def predict(run_dir, data, texts, text_col, label_col, format, encoding, output):
+def predict(run_dir, data, texts, text_col, series_col, label_col, format, encoding, output):
     """Predict the labels of DATA (a file, or - for one text per line on stdin) with RUN_DIR.
 
     Prints CSV: id, predicted label, one probability column per class.
+
+    For sensor models a row per series or window (id, start), or per step for many-to-many.
 
     \b
     Examples:
       seqclf predict runs/mr --text "a gripping, funny film"
       echo "dull and far too long" | seqclf predict runs/mr -
+      seqclf predict runs/steps datasets/basic_motions_long_TEST.csv --output steps.csv
     """
     from .errors import ConfigError
     from .rundir import write_atomically
@@ -205,7 +212,8 @@ def predict(run_dir, data, texts, text_col, label_col, format, encoding, output)
 
     if bool(texts) == bool(data):
         raise ConfigError("pass either DATA (a file, or - for stdin) or --text, not both and not neither")
-    table = predict_run(run_dir, data, texts or None, format, encoding, {"text_col": text_col, "label_col": label_col})
+    columns = {"text_col": text_col, "series_col": series_col, "label_col": label_col}
+    table = predict_run(run_dir, data, texts or None, format, encoding, columns)
     csv = table.to_csv(index=False)
     if output:
         write_atomically(output, csv)
@@ -230,7 +238,7 @@ def info(run_dir):
         ("run", run_dir),
         ("kind", config["kind"]),
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
-                         f"pooling={model.get('pooling', settings['pooling'])} "
+                         f"pooling={'none' if settings.get('task') == 'many-to-many' else model.get('pooling', settings['pooling'])} "
                          f"dropout={model.get('dropout', settings['dropout'])}"
                          f"{' task=' + settings['task'] if settings.get('task', 'many-to-one') != 'many-to-one' else ''}"),
         ("parameters", f"{config['model']['n_parameters']:,}"),

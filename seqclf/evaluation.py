@@ -7,7 +7,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 
 def classification_metrics(y_true, y_pred, classes):
-    """Accuracy, macro F1, per-class scores and the confusion matrix.
+    """Accuracy, macro F1 (over the classes present in truth or prediction), per-class scores and the confusion matrix.
 
     Examples
     --------
@@ -21,7 +21,8 @@ def classification_metrics(y_true, y_pred, classes):
     )
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        # over the classes that occur: a class absent from a small split must not count as F1 0
+        "macro_f1": float(f1_score(y_true, y_pred, labels=np.union1d(y_true, y_pred), average="macro", zero_division=0)),
         "n": int(len(y_true)),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}

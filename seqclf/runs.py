@@ -173,6 +173,8 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
 def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
     """Predictions of a run's model: a table of id, predicted label and one probability per class."""
     model, adapter, _ = load_run(run_dir)
+    if texts is not None and adapter.kind != "text":
+        raise ConfigError(f"--text applies to text models; {run_dir} holds a {adapter.kind} model: pass a data file")
     if texts is not None:
         frame = pd.DataFrame({"text": list(texts)})
         format = "lines"
