@@ -143,7 +143,7 @@ def fit(data, kind, units, val, test, format, encoding, label_col, out, name, ve
     Examples:
       seqclf fit --arch bigru datasets/movie_reviews_sample.csv --out runs/mr
       seqclf fit --arch bilstm datasets/basic_motions_TRAIN.ts --test datasets/basic_motions_TEST.ts
-      seqclf fit --task many-to-many --window 100 --stride 50 datasets/basic_motions_long.csv
+      seqclf fit --task many-to-many --window 100 --stride 50 datasets/basic_motions_long_TRAIN.csv
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run
