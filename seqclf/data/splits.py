@@ -6,7 +6,7 @@ from sklearn.model_selection import train_test_split
 from ..errors import ConfigError, DataError
 
 
-def stratified_split(frame, labels, size, seed, source, part):
+def stratified_split(frame, labels, size, seed, source, part, unit="rows"):
     """Split ``frame`` into ``(rest, held_out)`` with ``size`` (a fraction) held out, by class.
 
     At least one row of every class is held out, so on small data with many classes the held
@@ -26,7 +26,7 @@ def stratified_split(frame, labels, size, seed, source, part):
     n_held = max(int(round(size * len(frame))), len(counts))  # at least one row of every class
     if counts.min() < 2 or len(frame) - n_held < len(counts):
         raise DataError(
-            f"{source} is too small for a stratified {part} split ({len(frame)} rows; smallest class "
+            f"{source} is too small for a stratified {part} split ({len(frame)} {unit}; smallest class "
             f"{counts.idxmin()!r} has {counts.min()}); add data, change --{part}-size or pass --{part} FILE"
         )
     rest, held = train_test_split(frame, test_size=n_held, random_state=seed, stratify=labels)
@@ -48,7 +48,7 @@ def group_split(frame, labels, groups, size, seed, source, part):
     ([], 4)
     """
     if groups is None or not groups.duplicated().any():
-        return stratified_split(frame, labels, size, seed, source, part)
+        return stratified_split(frame, labels, size, seed, source, part, unit="rows" if groups is None else "series")
     table = pd.DataFrame({"group": groups.to_numpy(), "label": labels.to_numpy()})
     by_group = table.groupby("group", sort=False)["label"].agg(lambda v: v.value_counts().idxmax())
     if len(by_group) < 3:
@@ -58,7 +58,7 @@ def group_split(frame, labels, groups, size, seed, source, part):
         )
     names = pd.DataFrame({"group": by_group.index, "label": by_group.to_numpy()})
     try:
-        _, held = stratified_split(names, names["label"], size, seed, source, part)
+        _, held = stratified_split(names, names["label"], size, seed, source, part, unit="series")
     except DataError:  # too few series per class to stratify: hold out whole series at random
         n_held = max(1, int(round(size * len(names))))
         _, held = train_test_split(names, test_size=min(n_held, len(names) - 2), random_state=seed)
