@@ -57,11 +57,13 @@ def detect_adapter(frame, source):
 
 
 class Adapter:
-    """Base class of the many-to-one adapters: one label per row of the table.
+    """Base class of the adapters. ``prepare`` returns *examples*, one row per sequence the model sees.
 
-    Subclasses set ``kind``, ``description`` and ``options`` and implement ``detect``,
-    ``prepare``, ``fit``, ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec`` and
-    ``model_inputs``.
+    Subclasses set ``kind``, ``description``, ``options`` and ``tasks`` and implement ``detect``,
+    ``prepare``, ``fit``, ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec``, ``model_inputs``
+    and ``summary``. The defaults here fit one label per row; an adapter whose rows belong
+    together (windows of one series) or carry a label per step overrides ``groups``,
+    ``raw_labels``, ``split_labels``, ``targets`` and ``index``.
     """
 
     kind = None
