@@ -109,7 +109,7 @@ def main(quiet):
 @click.option("--dropout", type=float, help="Dropout on layer inputs and before the output "
                                           "[default: auto: 0.5 for text, 0.1 for sensor series].")
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
-@click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max"]), default="auto", show_default=True,
+@click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max", "attention"]), default="auto", show_default=True,
               help="How the steps become one vector (auto: mean for sensor series averaged down, else last).")
 @click.option("--task", type=click.Choice(["many-to-one", "many-to-many"]), default="many-to-one", show_default=True,
               help="One label per sequence, or one per step (sensor data).")

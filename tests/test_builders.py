@@ -34,7 +34,7 @@ def test_stacked_layers_return_sequences_except_the_last():
     assert [layer.return_sequences for layer in layers] == [True, True, False]
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
 @pytest.mark.parametrize("arch", ["gru", "bilstm"])
 def test_padding_never_changes_the_prediction(pooling, arch):
     model = build_classifier(arch, n_classes=2, units=(5,), pooling=pooling, vocab_size=30, embedding_dim=4)
@@ -81,7 +81,7 @@ def test_unknown_architecture_lists_the_valid_ones():
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"units": ()}, "units"), ({"units": (0,)}, "units"), ({"dropout": 1.5}, "dropout"),
-    ({"recurrent_dropout": -0.1}, "recurrent_dropout"), ({"pooling": "attention"}, "pooling"), ({"n_classes": 1}, "n_classes"), ({"task": "one-to-many"}, "task"),
+    ({"recurrent_dropout": -0.1}, "recurrent_dropout"), ({"pooling": "self-attention"}, "pooling"), ({"n_classes": 1}, "n_classes"), ({"task": "one-to-many"}, "task"),
 ])
 def test_builder_rejects_bad_settings(kwargs, name):
     settings = {"n_classes": 2, "vocab_size": 10, **kwargs}
@@ -93,3 +93,29 @@ def test_units_parsing():
     assert parse_units("128,64") == (128, 64)
     with pytest.raises(ConfigError, match="--units must be positive integers"):
         parse_units("128,x")
+
+
+def test_additive_attention_matches_the_equations_and_honours_the_mask(tmp_path):
+    from seqclf.models.layers import AdditivePooling
+
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(2, 6, 5)).astype("float32")
+    mask = np.array([[True] * 6, [True] * 4 + [False] * 2])
+    layer = AdditivePooling(units=3)
+    layer.build(h.shape)
+    W, b, v = (rng.normal(size=w.shape).astype("float32") for w in layer.get_weights())
+    layer.set_weights([W, b, v])
+    # e_t = v^T tanh(W h_t + b); alpha = softmax over the unmasked steps; context = sum_t alpha_t h_t
+    e = np.tanh(h @ W + b) @ v[:, 0]
+    e = np.where(mask, e, -np.inf)
+    alpha = np.exp(e - e.max(axis=1, keepdims=True))
+    alpha /= alpha.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(layer.attention(h, mask).numpy(), alpha, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(h, mask=mask).numpy(), (alpha[..., None] * h).sum(axis=1), rtol=1e-5, atol=1e-6)
+    changed = h.copy()
+    changed[1, 4:] = 100.0  # masked steps: any values, same result
+    np.testing.assert_allclose(layer(changed, mask=mask).numpy()[1], layer(h, mask=mask).numpy()[1], rtol=1e-5)
+    model = build_classifier("bigru", n_classes=2, units=(4,), vocab_size=50, embedding_dim=3, pooling="attention")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(X[:4], verbose=0), model.predict(X[:4], verbose=0), rtol=1e-5, atol=1e-6)

@@ -9,9 +9,9 @@ import keras
 
 from ..errors import ConfigError
 from .archs import get_architecture
-from .layers import POOLING_MODES, MissingValueMask, SequencePooling, StepAveraging
+from .layers import POOLING_MODES, AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
-POOLINGS = ("last",) + POOLING_MODES
+POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 TASKS = ("many-to-one", "many-to-many")
 
 
@@ -31,8 +31,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     dropout, recurrent_dropout : float
         Dropout on each recurrent layer's inputs and recurrent state; ``dropout`` is also
         applied before the output layer.
-    pooling : {"last", "mean", "max"} (``"auto"`` is resolved by the adapter before building)
-        How the last layer's steps become one vector; padded steps never count. Only
+    pooling : {"last", "mean", "max", "attention"} (``"auto"`` is resolved by the adapter before building)
+        How the last layer's steps become one vector; padded steps never count.
+        ``"attention"`` is additive (Bahdanau) attention, :class:`~seqclf.models.layers.AdditivePooling`. Only
         ``"last"`` (ignored) applies to ``task="many-to-many"``.
     task : {"many-to-one", "many-to-many"}
         One softmax per sequence ``(n_samples, n_classes)``, or one per step
@@ -80,7 +81,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
             recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}",
         )
         x = layer(x)
-    if pooling != "last" and not per_step:
+    if pooling == "attention" and not per_step:
+        x = AdditivePooling(units=units[-1], name="attention_pooling")(x)
+    elif pooling != "last" and not per_step:
         x = SequencePooling(pooling, name=f"{pooling}_pooling")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)

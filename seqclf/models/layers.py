@@ -116,3 +116,56 @@ class StepAveraging(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class AdditivePooling(keras.layers.Layer):
+    """Additive (Bahdanau) attention over the steps of ``(n_samples, n_timesteps, n_features)``.
+
+    e_t = v^T tanh(W h_t + b); alpha = softmax of e over the unmasked steps; the output is
+    sum_t alpha_t h_t. ``attention(inputs, mask)`` gives the weights alpha ``(n_samples, n_timesteps)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = AdditivePooling(units=4)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    >>> weights = layer.attention(x, mask=np.array([[True] * 5, [True, True, False, False, False]]))
+    >>> np.round(weights.numpy().sum(axis=1), 5).tolist(), float(weights[1, 2:].numpy().max())
+    ([1.0, 1.0], 0.0)
+    """
+
+    def __init__(self, units=64, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"The 'units' parameter of AdditivePooling must be an integer >= 1. Got {units!r} instead.")
+        self.units = units
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        self.kernel = self.add_weight(name="kernel", shape=(features, self.units), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.score = self.add_weight(name="score", shape=(self.units, 1), initializer="glorot_uniform")
+
+    def attention(self, inputs, mask=None):
+        """The weight alpha_t of every step; masked steps get 0."""
+        if not self.built:
+            self.build(inputs.shape)
+        energy = ops.squeeze(ops.matmul(ops.tanh(ops.matmul(inputs, self.kernel) + self.bias), self.score), -1)
+        if mask is not None:
+            energy = ops.where(mask, energy, ops.full_like(energy, -1e9))
+        weights = ops.softmax(energy, axis=-1)
+        return weights if mask is None else weights * ops.cast(mask, weights.dtype)
+
+    def call(self, inputs, mask=None):
+        return ops.sum(inputs * ops.expand_dims(self.attention(inputs, mask), -1), axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
