@@ -233,7 +233,7 @@ def _evaluate(adapter, frame, probabilities, source):
     y_true, y_pred = adapter.targets(frame, source), probabilities.argmax(axis=-1)
     if y_true.ndim == 2:
         real = y_true >= 0
-        y_true, y_pred = y_true[real], y_pred[:, :real.shape[1]][real]
+        y_true, y_pred = y_true[real], y_pred[real]
     return classification_metrics(y_true, y_pred, adapter.classes_)
 
 

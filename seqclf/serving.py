@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
+from .data.sensor import nan_padded
 from .errors import RunDirectoryError
 from .export import SIGNATURE
 
@@ -49,13 +50,16 @@ class ServedModel:
     path: Path
     loaded: object = field(repr=False)
     signature: object = field(repr=False)
+    per_step: bool = False  # the model labels every step: its ``label`` output has a time axis
 
     @classmethod
     def load(cls, name, version, path):
         loaded = tf.saved_model.load(str(path))
         if SIGNATURE not in loaded.signatures:
             raise RunDirectoryError(f"{path} has no {SIGNATURE!r} signature")
-        return cls(name, version, Path(path), loaded, loaded.signatures[SIGNATURE])
+        signature = loaded.signatures[SIGNATURE]
+        per_step = signature.structured_outputs["label"].shape.rank == 2
+        return cls(name, version, Path(path), loaded, signature, per_step)
 
     @property
     def input_name(self):
@@ -80,11 +84,6 @@ class ServedModel:
             raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
         return array
 
-    @property
-    def per_step(self):
-        """Whether the model labels every step (its ``label`` output has a time axis)."""
-        return self.signature.structured_outputs["label"].shape.rank == 2
-
     def _pad(self, values):
         """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""
         spec = self.input_spec
@@ -98,11 +97,7 @@ class ServedModel:
             raise problem from None
         if any(s.ndim != 2 or not spec.shape[1:].is_compatible_with(s.shape) for s in sequences):
             raise problem
-        array = np.full((len(sequences), max(len(s) for s in sequences), spec.shape[2]), np.nan,
-                        dtype=spec.dtype.as_numpy_dtype)
-        for i, sequence in enumerate(sequences):
-            array[i, :len(sequence)] = sequence
-        return array
+        return nan_padded(sequences, spec.shape[2], spec.dtype.as_numpy_dtype)
 
     def run(self, values):
         """The signature's outputs for a batch of instances, as NumPy arrays (strings decoded)."""

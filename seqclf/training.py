@@ -27,7 +27,7 @@ class TrainingResult:
     best_epoch: int
     stopped_by: str  # "early_stopping", "epochs" or "interrupted"
     seconds: float
-    budget: dict  # the epochs, batch size and patience used (``None`` settings resolved)
+    budget: dict  # epochs, batch size, patience and warm-up as used (``None`` settings resolved)
 
 
 @dataclass
@@ -162,8 +162,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     fit_data = {"x": x_train, "y": _one_hot(y_train, n_classes)}
     validation = (x_val, _one_hot(y_val, n_classes))
     if np.ndim(y_train) == 2:  # one label per step; -1 marks padding, which weighs nothing
-        fit_data["sample_weight"] = _step_weights(y_train, weights)
-        validation += (_step_weights(y_val, None),)
+        fit_data["sample_weight"] = _step_weights(y_train, weights, n_classes)
+        validation += (_step_weights(y_val, None, n_classes),)
     else:
         fit_data["class_weight"] = weights
     started = time.perf_counter()
@@ -204,7 +204,7 @@ def _one_hot(y, n_classes):
     return keras.utils.to_categorical(np.maximum(y, 0), n_classes).astype("float32")
 
 
-def _step_weights(y, weights):
+def _step_weights(y, weights, n_classes):
     """Per-step sample weights: 0 on padding (-1), else the class weight (1 without weights)."""
-    table = np.array([weights.get(c, 1.0) if weights else 1.0 for c in range(int(y.max()) + 1)] + [0.0], "float32")
-    return table[np.where(y >= 0, y, len(table) - 1)]
+    by_class = np.array([(weights or {}).get(c, 1.0) for c in range(n_classes)], "float32")
+    return np.where(y >= 0, by_class[np.maximum(y, 0)], 0.0).astype("float32")

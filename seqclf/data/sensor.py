@@ -28,7 +28,7 @@ import tensorflow as tf
 from ..errors import ConfigError, DataError
 from . import text  # noqa: F401  (registered first, so that text tables are detected as text)
 from .adapters import Adapter, AdapterOption, encode_labels, register_adapter
-from .columns import LABEL_NAMES, check_labels, find_column, label_strings, require_column
+from .columns import LABEL_NAMES, blank, check_labels, find_column, label_strings, require_column
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class SensorAdapter(Adapter):
         if short.any():
             raise DataError(f"{source}: series {series['id'][short].iloc[0]} has "
                             f"{np.size(labels[short].iloc[0])} labels for {len(series[VALUES][short].iloc[0])} steps")
-        missing = labels.map(lambda v: any(pd.isna(x) or str(x).strip() == "" for x in np.atleast_1d(v)))
+        missing = labels.map(lambda v: bool(blank(pd.Series(np.atleast_1d(v))).any()))
         if missing.any():
             raise DataError(f"{source} has empty labels in series {_id_list(series['id'][missing])}; fill them in "
                             f"or remove those rows")
@@ -296,11 +296,7 @@ class SensorAdapter(Adapter):
 
     def raw_inputs(self, frame):
         """Raw values ``(n_samples, n_timesteps, n_channels)``, shorter examples padded with NaN."""
-        lengths = self.lengths(frame)
-        x = np.full((len(frame), lengths.max(initial=1), self.n_channels_), np.nan, dtype="float32")
-        for i, values in enumerate(frame[VALUES]):
-            x[i, :len(values)] = values
-        return x
+        return nan_padded(frame[VALUES], self.n_channels_)
 
     def encode(self, frame):
         """Normalised values for training (NaN kept: the model masks it)."""
@@ -347,6 +343,22 @@ class SensorAdapter(Adapter):
             "normalization": {"mean": [round(m, 6) for m in self.mean_],
                               "std": [round(float(np.sqrt(v)), 6) for v in self.variance_]},
         }
+
+
+def nan_padded(sequences, n_channels, dtype="float32"):
+    """Stack arrays ``(n_timesteps_i, n_channels)`` into ``(n, max n_timesteps_i, n_channels)``, padding with NaN.
+
+    NaN steps are what the model masks, so this is the padding the exported model expects too.
+
+    Examples
+    --------
+    >>> nan_padded([np.ones((2, 1)), np.ones((1, 1))], 1)[:, :, 0].tolist()
+    [[1.0, 1.0], [1.0, nan]]
+    """
+    padded = np.full((len(sequences), max((len(s) for s in sequences), default=1), n_channels), np.nan, dtype=dtype)
+    for i, sequence in enumerate(sequences):
+        padded[i, :len(sequence)] = sequence
+    return padded
 
 
 def _mostly_numeric(column):
