@@ -52,7 +52,6 @@ class Group(click.Group):
 
 
 def _adapters():
-    from .data import text, sensor  # noqa: F401  (registers the adapters; text is detected first)
     from .data.adapters import ADAPTERS
 
     return ADAPTERS
@@ -71,14 +70,18 @@ def data_options(command):
 
 
 def adapter_options(command):
-    """One option per setting of every registered adapter (``--text-col``, ``--tokens``, ...)."""
-    for adapter in reversed(list(_adapters().values())):
-        for option in reversed(adapter.options):
-            kwargs = {"type": click.Choice(option.choices) if option.choices else option.type,
-                      "help": f"[{adapter.kind}] {option.help}"}
-            if option.default is not None:
-                kwargs["help"] += f" [default: {option.default}]"
-            command = click.option(option.flag, option.name, **kwargs)(command)
+    """One option per setting of the registered adapters (``--text-col``, ``--window``, ...); shared names merge."""
+    merged = {}
+    for adapter in _adapters().values():
+        for option in adapter.options:
+            help = f"[{adapter.kind}] {option.help}" + (f" [default: {option.default}]" if option.default is not None else "")
+            if option.name in merged:
+                merged[option.name][1].append(help)
+            else:
+                merged[option.name] = (option, [help])
+    for option, helps in reversed(list(merged.values())):
+        kwargs = {"type": click.Choice(option.choices) if option.choices else option.type, "help": " ".join(helps)}
+        command = click.option(option.flag, option.name, **kwargs)(command)
     return command
 
 
@@ -103,7 +106,7 @@ def main(quiet):
 
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, text or sensor.")
+@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, text or sensor.")
 @click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
 @click.option("--dropout", type=float, help="Dropout on layer inputs and before the output "
@@ -127,13 +130,15 @@ def main(quiet):
 @click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of the data for validation.")
 @click.option("--test-size", type=float, default=0.1, show_default=True, help="Share of the data for testing.")
+@click.option("--walk-forward", type=int, help="[stock] K expanding-window folds: test on each later block in turn, "
+                                               "report each fold and the mean.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed repeats a run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/<date-time>-<arch>].")
 @click.option("--name", help="Model name in export/<name>/1 [default: the data file's stem].")
 @click.option("--verbose", type=click.IntRange(0, 2), help="0 silent, 1 progress bar, 2 a line per epoch [default: 1 on a terminal, else 2].")
 @data_options
 @adapter_options
-def fit(data, kind, units, val, test, format, encoding, label_col, out, name, verbose, **settings):
+def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward, out, name, verbose, **settings):
     """Train, evaluate and export a classifier from DATA.
 
     Writes a run directory with the model, its SavedModel export, metrics, plots and the
@@ -144,6 +149,7 @@ def fit(data, kind, units, val, test, format, encoding, label_col, out, name, ve
       seqclf fit --arch bigru datasets/movie_reviews_sample.csv --out runs/mr
       seqclf fit --arch bilstm datasets/basic_motions_TRAIN.ts --test datasets/basic_motions_TEST.ts
       seqclf fit --task many-to-many --window 100 --stride 50 datasets/basic_motions_long_TRAIN.csv
+      seqclf fit --arch lstm --window 20 --horizon 1 datasets/goog_daily.csv --walk-forward 4
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run
@@ -151,7 +157,7 @@ def fit(data, kind, units, val, test, format, encoding, label_col, out, name, ve
     names = set(FitSettings.__dataclass_fields__)
     options = {k: settings.pop(k) for k in list(settings) if k not in names}
     data_settings = DataSettings(data=data, kind=kind, val=val, test=test, format=format, encoding=encoding,
-                                 label_col=label_col, options=options)
+                                 label_col=label_col, walk_forward=walk_forward, options=options)
     fit_settings = FitSettings(units=parse_units(units), **settings)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -182,7 +188,22 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
     for name, scores in metrics["per_class"].items():
         click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
                    f"f1 {scores['f1']:.3f}  support {scores['support']}")
+    for line in _baseline_lines(metrics):
+        click.echo(line)
     click.echo(f"Metrics written to {path}")
+
+
+def _baseline_lines(metrics):
+    """Baselines and strategy returns beside the model's, for data that has them (stock windows)."""
+    if "baselines" not in metrics:
+        return []
+    strategy = metrics["strategy"]
+    lines = [f"baselines on the same windows (long/flat return; buy and hold {strategy['buy_and_hold_return']:+.2%}):",
+             f"  {'model':<12} accuracy {metrics['accuracy'] if 'accuracy' in metrics else metrics['test']['accuracy']:.4f}"
+             f"  return {strategy['model_return']:+.2%}"]
+    lines += [f"  {name:<12} accuracy {scores['accuracy']:.4f}  return {scores['strategy_return']:+.2%}"
+              for name, scores in metrics["baselines"].items()]
+    return lines
 
 
 @main.command()
@@ -253,6 +274,12 @@ def info(run_dir):
                                f"{metrics['stopped_by']}), {metrics['train_seconds']:.1f} s"))
         rows += [(split, f"accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
                          f"n {metrics[split]['n']}") for split in ("val", "test")]
+        rows += [("", line) for line in _baseline_lines(metrics)]
+        if "walk_forward" in metrics:
+            mean = metrics["walk_forward"]["mean"]
+            rows.append(("walk-forward", f"{len(metrics['walk_forward']['folds'])} folds, mean accuracy "
+                                         f"{mean['test']['accuracy']:.4f} (majority {mean['baselines']['majority']['accuracy']:.4f}, "
+                                         f"persistence {mean['baselines']['persistence']['accuracy']:.4f})"))
     rows.append(("export", f"{run_dir}/export/{config['model']['export_name']}/1"))
     lines = [f"{name:<17}{value}" for name, value in rows]
     click.echo("\n".join(lines))

@@ -14,10 +14,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data import text, sensor  # noqa: F401  (registers the adapters; text is detected first)
 from .data.adapters import detect_adapter, get_adapter
 from .data.columns import label_strings
-from .data.splits import group_split
 from .errors import ConfigError
 from .models.builders import build_classifier
 from .training import FitSettings, seed_everything, train
@@ -25,7 +23,8 @@ from .training import FitSettings, seed_everything, train
 PREDICT_BATCH = 256
 #: Constructor arguments that belong to the adapter of the chosen kind, not to the model.
 ADAPTER_PARAMS = ("text_col", "tokens", "max_tokens", "max_length", "embedding_dim",
-                  "series_col", "time_col", "channels", "window", "stride", "window_label", "downsample")
+                  "series_col", "time_col", "channels", "window", "stride", "window_label", "downsample",
+                  "date_col", "ticker_col", "features", "horizon", "threshold")
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
@@ -37,7 +36,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     ``val_size``, ``seed``, ``verbose``, the data ``kind`` and the adapter's settings
     (for text: ``text_col``, ``label_col``, ``tokens``, ``max_tokens``, ``max_length``,
     ``embedding_dim``; for sensor data: ``series_col``, ``time_col``, ``channels``, ``window``,
-    ``stride``, ``window_label``).
+    ``stride``, ``window_label``, ``downsample``; for stock prices: ``date_col``, ``ticker_col``,
+    ``features``, ``window``, ``horizon``, ``threshold``).
 
     Attributes
     ----------
@@ -62,7 +62,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  class_weight="balanced", patience=None, label_smoothing=0.1, val_size=0.1, seed=0, verbose=0,
                  kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
                  embedding_dim=64, series_col=None, time_col=None, channels=None, window=None, stride=None,
-                 window_label="majority", downsample=None):
+                 window_label="majority", downsample=None, date_col=None, ticker_col=None, features=None, horizon=1,
+                 threshold=0.0):
         self.arch = arch
         self.units = units
         self.dropout = dropout
@@ -93,6 +94,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.stride = stride
         self.window_label = window_label
         self.downsample = downsample
+        self.date_col = date_col
+        self.ticker_col = ticker_col
+        self.features = features
+        self.horizon = horizon
+        self.threshold = threshold
 
     def settings(self):
         """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
@@ -113,12 +119,14 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         X : list, array or Series of str; array ``(n_samples, n_timesteps, n_features)``; list of 2-D arrays; or DataFrame
             Texts; sequences of numbers (arrays of unequal lengths are padded and masked, NaN is
             a missing value); or a table whose columns the adapter finds (``text_col``,
-            ``label_col``; for sensor data a long table with ``series_col``).
+            ``label_col``; for sensor data a long table with ``series_col``; for stock data a price
+            table with a date column, whose labels come from the prices).
         y : array-like, optional
             Labels, one per sequence, or one array of labels per sequence (one per step) for
             ``task="many-to-many"``; optional when ``X`` is a table holding them.
         validation_data : (X_val, y_val) or DataFrame, optional
-            Data for early stopping; by default a stratified ``val_size`` share of ``X``.
+            Data for early stopping; by default a ``val_size`` share of ``X`` (stratified; for
+            stock prices the latest windows, purged).
         source : str
             How error messages name ``X`` (the CLI passes the file name).
         """
@@ -127,8 +135,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         adapter = self.make_adapter(frame, source)
         frame = adapter.prepare(frame, source)
         if validation_data is None:
-            frame, val_frame = group_split(frame, adapter.split_labels(frame), adapter.groups(frame), settings.val_size,
-                                           settings.seed, source, "val")
+            frame, val_frame = adapter.split(frame, settings.val_size, settings.seed, source, "val")
         else:
             val_X, val_y = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
             val_frame = adapter.prepare(_as_frame(val_X, val_y, _text_col(adapter), adapter.label_col),

@@ -89,3 +89,20 @@ def plot_step_labels(steps, true_labels, predicted_labels, classes, path=None, t
     if path is not None:
         figure.savefig(path, dpi=100)
     return figure
+
+
+def plot_growth(curves, path=None, title="growth of 1 over the test period"):
+    """Growth of 1 by date for each column of ``curves`` (a DataFrame indexed by date); returns the figure."""
+    figure = Figure(figsize=(9, 3.8), layout="constrained")
+    axes = figure.subplots()
+    dates = np.asarray(curves.index, dtype="datetime64[ns]")
+    for name in curves.columns:
+        axes.plot(dates, curves[name].to_numpy(), label=f"{name} ({curves[name].iloc[-1] - 1:+.1%})")
+    axes.axhline(1.0, color="grey", linewidth=0.8)
+    axes.set(ylabel="value of 1 invested", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.autofmt_xdate()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure

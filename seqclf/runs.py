@@ -3,6 +3,7 @@
 The CLI commands are thin fronts over these functions.
 """
 
+import copy
 import hashlib
 import json
 import logging
@@ -16,13 +17,15 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from sklearn.base import clone
+
 from .estimators import SequenceClassifier, predict_proba
 from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
-from .data.splits import group_split
 from .errors import ConfigError
-from .evaluation import classification_metrics, plot_confusion_matrix, plot_learning_curves, plot_step_labels
+from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
+                         plot_step_labels)
 from .export import export_saved_model
 from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
 from .training import FitSettings
@@ -41,6 +44,7 @@ class DataSettings:
     format: str = None
     encoding: str = "utf-8"
     label_col: str = None
+    walk_forward: int = None
     options: dict = field(default_factory=dict)
 
 
@@ -74,7 +78,27 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     _check_options(type(adapter), data.options)
     frame = adapter.prepare(frame, data.data)
     adapter.check_classes(frame, data.data)
-    train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
+    folds = _walk_forward(estimator, adapter, frame, data, settings) if data.walk_forward else None
+    if folds:
+        estimator, test_frame, test_probabilities, metrics = folds.pop()
+        metrics["walk_forward"] = {"folds": [fold_metrics for *_, fold_metrics in folds] + [dict(metrics)]}
+        del metrics["fold"]
+        metrics["walk_forward"]["mean"] = _mean(metrics["walk_forward"]["folds"])
+        _log_fold_mean(metrics["walk_forward"]["mean"], len(metrics["walk_forward"]["folds"]))
+    else:
+        train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
+        estimator, test_probabilities, metrics = _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame,
+                                                               data, settings)
+    files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
+             (("data", data.data), ("val", data.val), ("test", data.test)) if path}
+    write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
+              test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
+    log.info("run written to %s", out)
+    return out
+
+
+def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, settings):
+    """Fit on the training examples; return the estimator, its test probabilities and the metrics."""
     log.info("%s data, label column %r; rows: %d train, %d validation, %d test", adapter.kind, adapter.label_col,
              len(train_frame), len(val_frame), len(test_frame))
     estimator.fit_examples(adapter, train_frame, val_frame, source=data.data)
@@ -85,15 +109,56 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     metrics = {
         "val": _evaluate(adapter, val_frame, predict_proba(model, adapter, val_frame), data.val or data.data),
         "test": _evaluate(adapter, test_frame, test_probabilities, data.test or data.data),
+        **adapter.report(test_frame, test_probabilities),
     }
     log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
              metrics["test"]["n"])
-    files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
-             (("data", data.data), ("val", data.val), ("test", data.test)) if path}
-    write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
-              test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
-    log.info("run written to %s", out)
-    return out
+    for baseline, scores in metrics.get("baselines", {}).items():
+        log.info("  baseline %-12s accuracy %.4f, macro F1 %.4f", baseline, scores["accuracy"], scores["macro_f1"])
+    return estimator, test_probabilities, metrics
+
+
+def _walk_forward(estimator, adapter, frame, data, settings):
+    """Fit and test on each expanding-window fold; a ``(estimator, test frame, probabilities, metrics)`` per fold."""
+    if not hasattr(adapter, "walk_forward_folds"):
+        raise ConfigError(f"--walk-forward applies to data ordered in time (--kind stock), not to {adapter.kind} data")
+    if data.test or data.val:
+        raise ConfigError("--walk-forward makes its own test and validation splits; leave out --test and --val")
+    results = []
+    pairs = adapter.walk_forward_folds(frame, data.walk_forward, data.data)
+    for number, (earlier, test_frame) in enumerate(pairs, 1):
+        log.info("walk-forward fold %d/%d: test %s to %s", number, len(pairs), test_frame["date"].min(),
+                 test_frame["date"].max())
+        fold_adapter = copy.deepcopy(adapter)  # prepared (columns found), not fitted
+        train_frame, val_frame = fold_adapter.split(earlier, settings.val_size, settings.seed, data.data, "val")
+        if len(train_frame) < len(test_frame):
+            log.warning("fold %d learns from %d windows and is tested on %d; its result says little (use fewer "
+                        "folds or more history)", number, len(train_frame), len(test_frame))
+        fold_estimator = clone(estimator)
+        fitted, probabilities, metrics = _fit_and_test(fold_estimator, fold_adapter, train_frame, val_frame, test_frame,
+                                                       data, settings)
+        metrics = {"fold": number, "train_period": [train_frame["date"].min(), train_frame["date"].max()], **metrics}
+        results.append((fitted, test_frame, probabilities, metrics))
+    return results
+
+
+def _mean(folds):
+    """The mean of each number the folds' metrics share (accuracy, macro F1, baselines, strategy returns)."""
+    def average(values):
+        if all(isinstance(v, dict) for v in values):
+            keys = [k for k in values[0] if all(k in v for v in values) and k not in ("per_class", "fold", "n")]
+            averaged = {k: average([v[k] for v in values]) for k in keys}
+            return {k: v for k, v in averaged.items() if v is not None} or None
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return round(float(np.mean(values)), 6)
+        return None
+    return average([{k: fold[k] for k in ("test", "baselines", "strategy") if k in fold} for fold in folds])
+
+
+def _log_fold_mean(mean, n_folds):
+    line = f"walk-forward mean over {n_folds} folds: model accuracy {mean['test']['accuracy']:.4f}"
+    line += "".join(f", {name} {scores['accuracy']:.4f}" for name, scores in mean.get("baselines", {}).items())
+    log.info(line)
 
 
 def write_run(estimator, out, name="model", settings=None, data=None, test=None):
@@ -136,6 +201,9 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
             table.to_csv(partial / "test_predictions.csv", index=False)
             if per_step:
                 _plot_first_series(table, adapter.classes_, partial / "step_labels.png")
+            if hasattr(adapter, "strategy_curves"):
+                plot_growth(adapter.strategy_curves(test_frame, test_probabilities), partial / "strategy.png",
+                            title="test period: buy and hold against long/flat on 'up' calls (mean over instruments)")
             write_json(partial / METRICS, {
                 **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
                 "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "budget": result.budget,
@@ -157,6 +225,7 @@ def load_run(run_dir):
     model = keras.saving.load_model(Path(run_dir) / MODEL, safe_mode=True)
     adapter = get_adapter(config["kind"])(**config["adapter"])
     adapter.classes_ = read_labels(run_dir)
+    adapter.restore(config["data_summary"])
     return model, adapter, config
 
 
@@ -164,7 +233,11 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
     """Metrics of a run's model on a labelled file; written as JSON to ``output`` (default in the run)."""
     model, adapter, _ = load_run(run_dir)
     frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
-    metrics = _evaluate(adapter, frame, predict_proba(model, adapter, frame), data)
+    probabilities = predict_proba(model, adapter, frame)
+    metrics = {**_evaluate(adapter, frame, probabilities, data), **adapter.report(frame, probabilities)}
+    if metrics.get("in_sample_windows"):
+        log.warning("%d of the %d windows in %s fall in the model's training period: those results are in-sample",
+                    metrics["in_sample_windows"], len(frame), data)
     output = Path(output) if output else Path(run_dir) / f"evaluate-{_stem(data)}.json"
     write_json(output, {"data": str(data), "sha256": _sha256(data), **metrics})
     return metrics, output
@@ -204,14 +277,12 @@ def _split(adapter, frame, data, settings):
     if data.test:
         test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
     else:
-        frame, test = group_split(frame, adapter.split_labels(frame), adapter.groups(frame), settings.test_size,
-                                  settings.seed, data.data, "test")
+        frame, test = adapter.split(frame, settings.test_size, settings.seed, data.data, "test")
     if data.val:
         val = adapter.prepare(read_table(data.val, data.format, data.encoding), data.val)
     else:
-        frame, val = group_split(frame, adapter.split_labels(frame), adapter.groups(frame),
-                                 settings.val_size / (1 - (0 if data.test else settings.test_size)),
-                                 settings.seed, data.data, "val")
+        frame, val = adapter.split(frame, settings.val_size / (1 - (0 if data.test else settings.test_size)),
+                                   settings.seed, data.data, "val")
     return frame, val, test
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .columns import LABEL_NAMES, check_labels, label_strings, require_column
+from .splits import group_split
 
 ADAPTERS = {}
 
@@ -63,7 +64,8 @@ class Adapter:
     ``prepare``, ``fit``, ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec``, ``model_inputs``
     and ``summary``. The defaults here fit one label per row; an adapter whose rows belong
     together (windows of one series) or carry a label per step overrides ``groups``,
-    ``raw_labels``, ``split_labels``, ``targets`` and ``index``.
+    ``raw_labels``, ``split_labels``, ``targets`` and ``index``; one whose rows are ordered in
+    time overrides ``split``, and ``report`` adds results such as baselines to the test metrics.
     """
 
     kind = None
@@ -97,6 +99,11 @@ class Adapter:
         self.classes_ = self.check_classes(train, source)
         return self
 
+    def restore(self, summary):
+        """Take back what ``fit`` learned beyond the model from a run's ``data_summary`` (class counts)."""
+        self.class_counts_ = summary.get("class_counts", {})
+        return self
+
     def model_defaults(self):
         """What ``--pooling auto`` and ``--dropout auto`` mean for this kind of data (text: measured on MR)."""
         return {"pooling": "last", "dropout": 0.5}
@@ -112,6 +119,14 @@ class Adapter:
     def groups(self, frame):
         """Which rows belong together and must stay on one side of a split (``None``: each row alone)."""
         return None
+
+    def split(self, frame, size, seed, source, part):
+        """``(rest, held_out)`` with a ``size`` share held out: stratified by class, keeping groups whole."""
+        return group_split(frame, self.split_labels(frame), self.groups(frame), size, seed, source, part)
+
+    def report(self, frame, probabilities):
+        """Extra test results beside the metrics (the stock adapter adds baselines); none by default."""
+        return {}
 
     def index(self, frame):
         """What identifies each row in prediction tables: the ``id`` column, else the row number from 1."""

@@ -26,7 +26,6 @@ import pandas as pd
 import tensorflow as tf
 
 from ..errors import ConfigError, DataError
-from . import text  # noqa: F401  (registered first, so that text tables are detected as text)
 from .adapters import Adapter, AdapterOption, encode_labels, register_adapter
 from .columns import LABEL_NAMES, blank, check_labels, find_column, label_strings, require_column
 

@@ -169,3 +169,79 @@ class AdditivePooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
+
+
+PRICE_ROLES = ("open", "high", "low", "close", "adj_close", "volume", "price")
+PRICE_FEATURES = ("returns", "range", "gap", "volume", "volatility")
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class PriceFeatures(keras.layers.Layer):
+    """Causal features of raw price windows ``(n_samples, n_timesteps, len(columns))``.
+
+    ``columns`` names the role of each input column (``open``, ``high``, ``low``, ``close``,
+    ``adj_close``, ``volume`` or ``price``). Each feature at step t reads steps up to t only;
+    a feature that needs earlier steps than the window holds is NaN there (the model's
+    ``MissingValueMask`` handles it), and so is one computed from a non-positive price.
+
+    - ``returns``: log return of the price (``adj_close``, else ``close``, else ``price``), log(p_t / p_{t-1})
+    - ``range``: log(high_t / low_t)
+    - ``gap``: log(open_t / close_{t-1})
+    - ``volume``: log(1 + volume_t) - log(1 + volume_{t-1})
+    - ``volatility``: standard deviation of the last ``volatility_steps`` log returns
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prices = np.array([[[100.0], [110.0], [99.0]]], dtype="float32")
+    >>> PriceFeatures(["close"], ["returns"])(prices).numpy()[0, :, 0].astype("float64").round(4).tolist()
+    [nan, 0.0953, -0.1054]
+    """
+
+    def __init__(self, columns, features, volatility_steps=10, **kwargs):
+        super().__init__(**kwargs)
+        unknown = sorted(set(columns) - set(PRICE_ROLES)) + sorted(set(features) - set(PRICE_FEATURES))
+        if unknown:
+            raise ValueError(f"PriceFeatures knows the columns {PRICE_ROLES} and features {PRICE_FEATURES}. "
+                             f"Got {unknown!r} instead.")
+        self.columns = list(columns)
+        self.features = list(features)
+        self.volatility_steps = int(volatility_steps)
+
+    def call(self, prices):
+        prices = ops.cast(prices, "float32")
+        column = {role: prices[:, :, i] for i, role in enumerate(self.columns)}
+        nan = ops.full_like(prices[:, :1, 0], float("nan"))
+
+        def log(x):
+            return ops.where(x > 0, ops.log(ops.maximum(x, 1e-30)), float("nan"))
+
+        def change(x, earlier=None):  # x_t - earlier_{t-1}, NaN at the first step
+            earlier = x if earlier is None else earlier
+            return x - ops.concatenate([nan, earlier[:, :-1]], axis=1)
+
+        price = next(column[role] for role in ("adj_close", "close", "price") if role in column)
+        returns = change(log(price))
+        computed = {}
+        for name in self.features:
+            if name == "returns":
+                computed[name] = returns
+            elif name == "range":
+                computed[name] = log(column["high"]) - log(column["low"])
+            elif name == "gap":
+                computed[name] = change(log(column["open"]), log(column["close"]))
+            elif name == "volume":
+                volume = ops.where(column["volume"] >= 0, ops.log1p(ops.maximum(column["volume"], 0.0)), float("nan"))
+                computed[name] = change(volume)
+            else:
+                lagged = [returns] + [ops.concatenate([ops.repeat(nan, k, axis=1), returns[:, :-k]], axis=1)
+                                      for k in range(1, self.volatility_steps)]
+                computed[name] = ops.std(ops.stack(lagged, axis=-1), axis=-1)
+        return ops.stack([computed[name] for name in self.features], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], len(self.features))
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns, "features": self.features,
+                "volatility_steps": self.volatility_steps}
