@@ -1,12 +1,12 @@
 """seqclf: turn sequences into labels with recurrent neural networks (Keras 3 / TensorFlow)."""
 
 __version__ = "0.1.0"
-__all__ = ["SequenceClassifier", "load", "__version__"]
+__all__ = ["SequenceClassifier", "SequenceTagger", "load", "__version__"]
 
 
 def __getattr__(name):
     # TensorFlow loads on first use, so that `seqclf --help` and the CLI's log settings come first.
-    if name in ("SequenceClassifier", "load"):
+    if name in ("SequenceClassifier", "SequenceTagger", "load"):
         from . import estimators
 
         return getattr(estimators, name)

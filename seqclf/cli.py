@@ -107,7 +107,8 @@ def main(quiet):
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, text or sensor.")
-@click.option("--arch", default="bigru", show_default=True, help="Architecture; see `seqclf archs`.")
+@click.option("--arch", default="bigru", show_default=True,
+              help="Architecture: [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
 @click.option("--dropout", type=float, help="Dropout on layer inputs and before the output "
                                           "[default: auto: 0.5 for text, 0.1 for sensor series].")
@@ -122,7 +123,9 @@ def main(quiet):
                                            "[default: auto: a sixth of the epochs, at least 3].")
 @click.option("--batch-size", type=int, help="[default: auto: training examples / 8, between 8 and 64].")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--clipnorm", type=float, default=1.0, show_default=True, help="Clip each gradient to this norm.")
+@click.option("--clipnorm", type=float, default=1.0, show_default=True,
+              help="Scale the gradients down when their global norm exceeds this (against exploding gradients).")
+@click.option("--clipvalue", type=float, help="Clip each gradient component to [-V, V] instead of --clipnorm.")
 @click.option("--label-smoothing", type=float, default=0.1, show_default=True,
               help="Soften the training targets by this much (0 turns it off).")
 @click.option("--class-weight", type=click.Choice(["balanced", "none"]), default="balanced", show_default=True)
@@ -286,17 +289,66 @@ def info(run_dir):
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@click.option("--text", help="A text to look inside the model with (text models), instead of DATA.")
+@click.option("--row", type=click.IntRange(0), default=0, show_default=True,
+              help="Which sequence (or window) of DATA, counting from 0.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for explain.html and explain.png [default: RUN_DIR/explain].")
+@data_options
+def explain(run_dir, data, text, row, out, format, encoding, label_col):
+    """Show how the model of RUN_DIR reads one input: attention and hidden units per step.
+
+    Writes explain.html (each step shaded by its attention weight, a table of the most active
+    units) and explain.png (the same as a picture).
+
+    \b
+    Examples:
+      seqclf explain runs/attn --text "a gripping, funny film"
+      seqclf explain runs/bm datasets/basic_motions_TEST.ts --row 3
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from .data.readers import read_table
+    from .errors import ConfigError
+    from .estimators import load
+    from .explain import explain as look_inside
+    from .rundir import write_atomically
+
+    if (text is None) == (data is None):
+        raise ConfigError("pass either DATA or --text, not both and not neither")
+    estimator = load(run_dir)
+    X = [text] if text is not None else read_table(data, format, encoding)
+    view = look_inside(estimator, X, index=0 if text is not None else row)
+    out = Path(out) if out else Path(run_dir) / "explain"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "explain.html", view.to_html())
+    partial = out / ".explain.png.tmp"
+    view.figure().savefig(partial, dpi=100, format="png")
+    partial.replace(out / "explain.png")
+    click.echo(f"predicted {view.label} ({view.probabilities[view.label]:.1%})")
+    if view.attention is not None:
+        top = np.argsort(-view.attention)[:5]
+        click.echo("most attended steps: " + ", ".join(f"{view.steps[i]} ({view.attention[i]:.2f})" for i in top))
+    click.echo(f"written {out / 'explain.html'} and {out / 'explain.png'}")
+
+
+@main.command()
 def archs():
-    """List the architectures --arch accepts.
+    """List the recurrent cells and the architecture specs --arch accepts.
 
     \b
     Example:
       seqclf archs
     """
-    from .models.archs import ARCHITECTURES
+    from .models.archs import CELLS, EXAMPLES
 
-    for architecture in ARCHITECTURES.values():
-        click.echo(f"{architecture.name:<8} {architecture.description}")
+    click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn]: bi reads both directions, :128,64 stacks two layers\n"
+               "(replacing --units), +attn pools with additive attention. Examples: " + ", ".join(EXAMPLES) + "\n")
+    for cell in CELLS.values():
+        click.echo(f"{cell.name:<17} {cell.description}")
 
 
 @main.command()

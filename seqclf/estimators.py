@@ -5,18 +5,23 @@ itself trains through it. The constructor only stores its arguments (the CLI's o
 snake_case); everything learned ends in ``_``.
 """
 
+import inspect
+import re
 import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .data.adapters import detect_adapter, get_adapter
 from .data.columns import label_strings
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .models.archs import get_architecture
 from .models.builders import build_classifier
 from .training import FitSettings, seed_everything, train
 
@@ -32,7 +37,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters are those of ``seqclf fit`` (see ``seqclf fit --help``): ``arch``, ``units``,
     ``dropout``, ``recurrent_dropout``, ``pooling``, ``task``, ``epochs``, ``batch_size``,
-    ``learning_rate``, ``clipnorm``, ``class_weight``, ``patience``, ``label_smoothing``,
+    ``learning_rate``, ``clipnorm``, ``clipvalue``, ``class_weight``, ``patience``, ``label_smoothing``,
     ``val_size``, ``seed``, ``verbose``, the data ``kind`` and the adapter's settings
     (for text: ``text_col``, ``label_col``, ``tokens``, ``max_tokens``, ``max_length``,
     ``embedding_dim``; for sensor data: ``series_col``, ``time_col``, ``channels``, ``window``,
@@ -58,7 +63,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, arch="bigru", units=(64,), dropout=None, recurrent_dropout=0.0, pooling="auto",
-                 task="many-to-one", epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
+                 task="many-to-one", epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0, clipvalue=None,
                  class_weight="balanced", patience=None, label_smoothing=0.1, val_size=0.1, seed=0, verbose=0,
                  kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
                  embedding_dim=64, series_col=None, time_col=None, channels=None, window=None, stride=None,
@@ -74,6 +79,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
         self.class_weight = class_weight
         self.patience = patience
         self.label_smoothing = label_smoothing
@@ -131,9 +137,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             How error messages name ``X`` (the CLI passes the file name).
         """
         settings = self.settings()
+        if y is None and not isinstance(X, pd.DataFrame):
+            raise ConfigError(f"{type(self).__name__} requires y to be passed, but the target y is None "
+                              f"(only a table X may hold its own labels)")
+        if y is not None and settings.task == "many-to-one":
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
         frame = _as_frame(X, y, self.text_col or "text", self.label_col or "label")
         adapter = self.make_adapter(frame, source)
         frame = adapter.prepare(frame, source)
+        if len(frame) < 2:
+            raise DataError(f"{source} has {len(frame)} sample(s); a classifier needs at least two per class")
         if validation_data is None:
             frame, val_frame = adapter.split(frame, settings.val_size, settings.seed, source, "val")
         else:
@@ -149,19 +163,21 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         adapter.fit(frame, source)
         defaults = adapter.model_defaults()
         self.pooling_ = defaults["pooling"] if settings.pooling == "auto" else settings.pooling
+        if get_architecture(settings.arch).attention:
+            self.pooling_ = "attention"
         self.dropout_ = defaults["dropout"] if settings.dropout is None else settings.dropout
         core = build_classifier(
             settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=self.dropout_,
             recurrent_dropout=settings.recurrent_dropout, task=settings.task,
             pooling=self.pooling_,
-            name=settings.arch,
+            name=re.sub(r"[^A-Za-z0-9_.-]+", "_", settings.arch),  # a valid TensorFlow scope name
             **adapter.model_inputs(),
         )
         self.training_ = train(
             core, adapter.encode(frame), adapter.targets(frame, source),
             adapter.encode(val_frame), adapter.targets(val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            clipnorm=settings.clipnorm, class_weight=settings.class_weight, patience=settings.patience,
+            clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=settings.class_weight, patience=settings.patience,
             label_smoothing=settings.label_smoothing, verbose=self.verbose,
         )
         self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
@@ -188,6 +204,22 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each sequence (or of each step, ``(n_samples, n_timesteps)``), as given in ``y``."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=-1)]
+
+    def attention_weights(self, X):
+        """The attention pooling's weight of each step: one array per sequence, its real steps only.
+
+        Needs a model with attention pooling (``pooling="attention"`` or an ``...+attn`` spec).
+        For text the steps are the tokens the model read; for long series averaged down, the
+        averaged steps.
+        """
+        from .explain import inside
+
+        check_is_fitted(self, "model_")
+        frame = self.adapter_.prepare(_as_frame(X, None, _text_col(self.adapter_), None), "X", labeled=False)
+        attention, _, lengths, _ = inside(self.model_, self.adapter_.raw_inputs(frame))
+        if attention is None:
+            raise ConfigError(f"this model pools with {self.pooling_!r}, not attention; fit it with pooling='attention'")
+        return [weights[:n] for weights, n in zip(attention, lengths)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy: per sequence, or per real (unpadded) step for many-to-many."""
@@ -235,6 +267,32 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return f"<table><caption>SequenceClassifier</caption>{rows}</table>"
 
 
+class SequenceTagger(SequenceClassifier):
+    """A label per step (many-to-many): :class:`SequenceClassifier` with ``task="many-to-many"``.
+
+    ``y`` holds one array of labels per sequence; ``predict`` returns one label per step,
+    ``(n_samples, n_timesteps)`` padded to the longest sequence, and ``score`` is the accuracy
+    over the real (unpadded) steps. The parameters are those of :class:`SequenceClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = [np.sin(np.linspace(0, 6, 30))[:, None] + i for i in range(8)]
+    >>> y = [np.where(x[:, 0] > i, "high", "low") for i, x in enumerate(X)]
+    >>> tagger = SequenceTagger(units=(4,), epochs=1).fit(X, y)
+    >>> tagger.predict(X[:2]).shape
+    (2, 30)
+    """
+
+    def __init__(self, **params):
+        super().__init__(**{"task": "many-to-many", **params})
+
+    # scikit-learn reads the parameters from the signature: those of SequenceClassifier, task defaulting to per step
+    __init__.__signature__ = inspect.signature(SequenceClassifier.__init__).replace(parameters=[
+        p.replace(default="many-to-many") if p.name == "task" else p
+        for p in inspect.signature(SequenceClassifier.__init__).parameters.values()])
+
+
 def load(path):
     """Read a run directory written by ``SequenceClassifier.save`` or ``seqclf fit``.
 
@@ -251,7 +309,8 @@ def load(path):
     settings.pop("test_size", None)
     params = {**settings, "kind": config["kind"], **config["adapter"]}
     params["units"] = tuple(params["units"])
-    estimator = SequenceClassifier(**{k: v for k, v in params.items() if k in SequenceClassifier._get_param_names()})
+    cls = SequenceTagger if params.get("task") == "many-to-many" else SequenceClassifier
+    estimator = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
     estimator.model_ = model
     estimator.adapter_ = adapter
     estimator.classes_ = np.asarray(adapter.classes_, dtype=object)
@@ -269,25 +328,53 @@ def predict_proba(model, adapter, frame):
 
 def _as_frame(X, y, text_col, label_col):
     """A table from ``X`` and ``y`` (labels, or None): texts go to ``text_col``, number sequences to ``values``."""
+    if sparse.issparse(X):
+        raise ConfigError("sparse input is not supported: pass a dense array (n_samples, n_timesteps[, n_features])")
     if isinstance(X, pd.DataFrame):
         frame = X.reset_index(drop=True)
     elif isinstance(X, (str, bytes)):
         raise ConfigError("X must be a list of texts, not a single string; wrap it: [text]")
-    elif _is_numeric_sequences(X):
-        frame = pd.DataFrame({"id": np.arange(1, len(X) + 1), "values": [np.asarray(x, dtype="float32") for x in X]})
     else:
-        frame = pd.DataFrame({text_col: list(X)})
+        sequences = _numeric_sequences(X)
+        if sequences is not None:
+            frame = pd.DataFrame({"id": np.arange(1, len(sequences) + 1), "values": sequences})
+        else:
+            frame = pd.DataFrame({text_col: list(X)})
     if y is not None:
+        if len(y) != len(frame):
+            raise ConfigError(f"X has {len(frame)} samples but y has {len(y)} labels; give one label (or one array "
+                              f"of labels per step) for each sample")
         frame = frame.assign(**{label_col or "label": [np.asarray(v) if np.ndim(v) else v for v in y]})
     return frame
 
 
-def _is_numeric_sequences(X):
-    """A 3-D array, or a list of 2-D (or 1-D) arrays of numbers."""
-    if isinstance(X, np.ndarray) and X.ndim in (2, 3) and X.dtype.kind in "fiub":
-        return True
-    return isinstance(X, (list, tuple)) and len(X) > 0 and all(
-        isinstance(x, np.ndarray) and x.ndim in (1, 2) and x.dtype.kind in "fiub" for x in X)
+def _numeric_sequences(X):
+    """``X`` as a list of float32 arrays ``(n_timesteps, n_features)`` if it holds numbers; ``None`` for texts.
+
+    Accepted: a 3-D array, a 2-D array (one feature per step), or a list of 2-D or 1-D arrays
+    or nested lists of numbers. Complex numbers, infinities and 1-D arrays of numbers are errors.
+    """
+    if not isinstance(X, (list, tuple, pd.Series, np.ndarray)) and hasattr(X, "__array__"):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and X.dtype.kind == "O" and X.ndim >= 2:
+        X = X.astype("float64")  # numbers stored as objects; anything else raises numpy's TypeError
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "fiubc":
+        raise ConfigError(f"X is a 1-D array of {X.shape[0]} numbers. Reshape your data: (n_samples, n_timesteps) "
+                          f"holds one number per step, (n_samples, n_timesteps, n_features) several")
+    if isinstance(X, np.ndarray) and X.ndim >= 2:
+        arrays = list(X)
+    elif isinstance(X, (list, tuple)) and len(X) and not any(isinstance(x, (str, bytes)) for x in X):
+        arrays = [np.asarray(x) for x in X]
+        if not all(a.ndim in (1, 2) and a.dtype.kind in "fiubc" for a in arrays):
+            return None
+    else:
+        return None
+    if any(a.dtype.kind == "c" for a in arrays):
+        raise ConfigError("complex numbers are not supported; pass real values (for example their absolute value)")
+    arrays = [a.astype("float32") for a in arrays]
+    if any(np.isinf(a).any() for a in arrays):
+        raise ConfigError("X holds infinite values; NaN marks a missing value, infinity is not allowed")
+    return arrays
 
 
 def _text_col(adapter):

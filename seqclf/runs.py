@@ -23,7 +23,7 @@ from .estimators import SequenceClassifier, predict_proba
 from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
                          plot_step_labels)
 from .export import export_saved_model
@@ -130,7 +130,10 @@ def _walk_forward(estimator, adapter, frame, data, settings):
         log.info("walk-forward fold %d/%d: test %s to %s", number, len(pairs), test_frame["date"].min(),
                  test_frame["date"].max())
         fold_adapter = copy.deepcopy(adapter)  # prepared (columns found), not fitted
-        train_frame, val_frame = fold_adapter.split(earlier, settings.val_size, settings.seed, data.data, "val")
+        try:
+            train_frame, val_frame = fold_adapter.split(earlier, settings.val_size, settings.seed, data.data, "val")
+        except DataError as error:
+            raise DataError(f"walk-forward fold {number} of {len(pairs)}: {error}; or use fewer folds") from None
         if len(train_frame) < len(test_frame):
             log.warning("fold %d learns from %d windows and is tested on %d; its result says little (use fewer "
                         "folds or more history)", number, len(train_frame), len(test_frame))

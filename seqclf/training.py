@@ -44,6 +44,7 @@ class FitSettings:
     batch_size: int = None
     learning_rate: float = 1e-3
     clipnorm: float = 1.0
+    clipvalue: float = None
     class_weight: str = "balanced"
     patience: int = None
     label_smoothing: float = 0.1
@@ -55,7 +56,7 @@ class FitSettings:
         self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling,
                                             self.task)
         check_training_settings(self.epochs, self.batch_size, self.learning_rate, self.clipnorm, self.class_weight,
-                                self.patience, self.label_smoothing)
+                                self.patience, self.label_smoothing, self.clipvalue)
         for name in ("val_size", "test_size"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
@@ -109,7 +110,8 @@ def training_budget(n_train, epochs=None, batch_size=None, patience=None):
     return {"epochs": epochs, "batch_size": batch_size, "patience": patience, "warmup": warmup}
 
 
-def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing=0.0):
+def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing=0.0,
+                            clipvalue=None):
     """Raise :class:`ConfigError` for a training setting that cannot work (``None``: auto, see :func:`training_budget`)."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
         if value is None:
@@ -118,8 +120,9 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
             raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
     if not learning_rate > 0:
         raise ConfigError(f"The 'learning_rate' parameter must be > 0. Got {learning_rate!r} instead.")
-    if clipnorm is not None and not clipnorm > 0:
-        raise ConfigError(f"The 'clipnorm' parameter must be > 0. Got {clipnorm!r} instead.")
+    for name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"The '{name}' parameter must be > 0. Got {value!r} instead.")
     if class_weight not in CLASS_WEIGHTS:
         raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {class_weight!r} instead.")
     if not 0.0 <= label_smoothing < 1.0:
@@ -127,7 +130,7 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
 
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
-          class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1):
+          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
 
     ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
@@ -138,6 +141,12 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     it keeps the model from growing over-confident, so the validation loss keeps tracking
     accuracy for longer and early stopping does not stop at the first epoch.
 
+    Gradients are clipped, because backpropagation through time multiplies by the recurrent
+    weights once per step and can blow up on long sequences (exploding gradients): by default
+    all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
+    keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
+    (and replaces ``clipnorm``).
+
     Ctrl-C stops training early and still restores the best weights seen so far.
 
     Examples
@@ -146,12 +155,14 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     >>> result.stopped_by  # doctest: +SKIP
     'epochs'
     """
-    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing)
+    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
+                            clipvalue)
     budget = training_budget(len(x_train), epochs, batch_size, patience)
     epochs, batch_size, patience = budget["epochs"], budget["batch_size"], budget["patience"]
     n_classes = model.output_shape[-1]
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **(
+            {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm})),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from seqclf.errors import ConfigError
-from seqclf.models.archs import ARCHITECTURES, get_architecture
+from seqclf.models.archs import CELLS, get_architecture
 from seqclf.models.builders import build_classifier, parse_units
 from seqclf.models.layers import SequencePooling
 
@@ -12,11 +12,11 @@ X = RNG.integers(1, 50, size=(32, 7))
 Y = RNG.integers(0, 3, size=32)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(CELLS) + ["bigru", "bi-jordan", "bi-peephole-lstm"])
 def test_every_architecture_builds_fits_and_round_trips(arch, tmp_path):
-    model = build_classifier(arch, n_classes=3, units=(6,), vocab_size=50, embedding_dim=4)
+    model = build_classifier(arch, n_classes=3, units=(6,), vocab_size=50, embedding_dim=4, dropout=0.1)
     assert model.output_shape == (None, 3)
-    recurrent = [layer for layer in model.layers if "rnn" in layer.name or "lstm" in layer.name or "gru" in layer.name]
+    recurrent = [layer for layer in model.layers if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
     assert len(recurrent) == 1
     assert isinstance(recurrent[0], keras.layers.Bidirectional) == arch.startswith("bi")
     model.compile("adam", "sparse_categorical_crossentropy")
@@ -75,7 +75,8 @@ def test_sequence_pooling_skips_masked_steps_and_round_trips():
 
 
 def test_unknown_architecture_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown architecture 'transformer'; choose one of: rnn, lstm, gru, birnn, bilstm, bigru"):
+    with pytest.raises(ConfigError, match=r"unknown architecture 'transformer'.*CELL one of rnn, lstm, gru, "
+                                          r"gru-reset-before, jordan, peephole-lstm, cifg; for example bigru"):
         get_architecture("transformer")
 
 

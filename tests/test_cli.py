@@ -67,7 +67,9 @@ def test_info_and_archs(tiny_run):
     assert "architecture     bigru units=8" in result.stdout and "parameters" in result.stdout
     assert "test             accuracy" in result.stdout
     archs = invoke("archs")
-    assert [line.split()[0] for line in archs.stdout.splitlines()] == ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
+    cells = [line.split()[0] for line in archs.stdout.splitlines()[3:]]
+    assert cells == ["rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg"]
+    assert "[bi-]CELL[:UNITS,...][+attn]" in archs.stdout and "bi-cifg+attn" in archs.stdout
 
 
 def _write(path, content):
@@ -101,7 +103,7 @@ def test_bad_data_gets_one_line_exit_2_and_no_run(case, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--arch", "transformer"], "unknown architecture 'transformer'; choose one of: rnn,"),
+    (["--arch", "transformer"], "unknown architecture 'transformer' (cell 'transformer'); a spec is"),
     (["--units", "64,abc"], "--units must be positive integers"),
     (["--dropout", "2"], "'dropout' parameter must be in [0, 1)"),
     (["--epochs", "0"], "'epochs' parameter must be an integer >= 1"),

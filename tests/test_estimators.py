@@ -112,13 +112,34 @@ def test_sensor_arrays_of_any_length_fit_predict_score_and_pickle(tmp_path):
     np.testing.assert_allclose(restored.predict_proba(cube[:3]), clf.predict_proba(cube[:3]), rtol=1e-5, atol=1e-6)
 
     steps = [np.where(np.abs(x[:, 0]) > 1.0, "high", "low") for x in X]
-    tagger = seqclf.SequenceClassifier(arch="bigru", units=(6,), epochs=2, batch_size=8, task="many-to-many")
+    tagger = seqclf.SequenceTagger(arch="bigru", units=(6,), epochs=2, batch_size=8)
+    assert tagger.get_params()["task"] == "many-to-many" and clone(tagger).get_params() == tagger.get_params()
     tagger.fit(X, steps)
     assert tagger.predict(X[:2]).shape == (2, max(len(X[0]), len(X[1])))
     assert tagger.predict_proba(X[:2]).shape[-1] == 2
     assert 0.0 <= tagger.score(X, steps) <= 1.0
     loaded = seqclf.load(tagger.save(tmp_path / "tagger"))
+    assert isinstance(loaded, seqclf.SequenceTagger)
     np.testing.assert_allclose(loaded.predict_proba(X[:2]), tagger.predict_proba(X[:2]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.ones((4, 5)) * [[1.0, np.inf, 1.0, 1.0, 1.0]], ["a", "b"] * 2, "infinite values"),
+    (np.arange(6.0), ["a", "b"] * 3, "Reshape your data"),
+    (np.ones((4, 5), dtype=complex), ["a", "b"] * 2, "complex numbers"),
+    (np.ones((4, 5)), ["a", "b", "a"], "X has 4 samples but y has 3 labels"),
+    (np.ones((4, 5)), None, "requires y to be passed"),
+    (np.ones((4, 5)), [0.5, 1.5, 2.5, 3.5], "Unknown label type"),
+])
+def test_numeric_input_mistakes_are_clear_errors(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        seqclf.SequenceClassifier(units=(2,), epochs=1).fit(X, y)
+
+
+def test_nested_lists_of_numbers_are_sequences_not_texts():
+    X = [[0.1, 0.2, 0.3, 0.4], [1.0, 1.1, 1.2, 1.3]] * 10
+    clf = seqclf.SequenceClassifier(units=(2,), epochs=1).fit(X, ["low", "high"] * 10)
+    assert clf.adapter_.kind == "sensor" and clf.predict(X[:3]).shape == (3,)
 
 
 def test_npz_file_trains_from_the_cli(tmp_path):

@@ -122,6 +122,7 @@ def test_many_to_many_run_reports_per_step_and_predicts_a_long_table(step_run, t
     ("@problemName x\n@classLabel true a b\n@data\n1,2,3:a\n1,2,x:b\n", "line 5.*'x' is not a number"),
     ("@problemName x\n@classLabel true a b\n@data\n1,2,3:a\n1,2:3,4:b\n", "line 5 has 2 channels"),
     ("@problemName x\n@classLabel true a b\n@data\n1,2,3:a\n1:b\n", "single time step"),
+    ("@problemName x\n@classLabel true a b\n@data\n1,2,3:a\n1,inf,2:b\n", "infinite values in series 2"),
 ])
 def test_bad_ts_files_exit_2_with_one_line(tmp_path, content, message):
     path = tmp_path / "bad_TRAIN.ts"

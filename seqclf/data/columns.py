@@ -29,7 +29,7 @@ def find_column(frame, given, candidates, role, option, source):
                 f"check {option}"
             )
         return given
-    by_lower = {column.lower(): column for column in columns}
+    by_lower = {str(column).lower(): column for column in columns}
     for candidate in candidates:
         if candidate in by_lower:
             return by_lower[candidate]

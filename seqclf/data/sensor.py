@@ -124,6 +124,10 @@ class SensorAdapter(Adapter):
         if widths.iloc[0] != len(self.channels):
             raise DataError(f"{source} has {widths.iloc[0]} channels; expected {len(self.channels)} "
                             f"({', '.join(self.channels)})")
+        infinite = series[VALUES].map(lambda v: bool(np.isinf(v).any()))
+        if infinite.any():
+            raise DataError(f"{source} has infinite values in series {_id_list(series['id'][infinite])}; leave a "
+                            f"missing value empty (NaN) instead")
         if labeled:
             series = self._resolve_labels(series, source)
         return self._windows(series, source, labeled)

@@ -26,9 +26,9 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from sklearn.metrics import accuracy_score, f1_score
 
 from ..errors import ConfigError, DataError
+from ..evaluation import classification_metrics
 from ..models.layers import PRICE_FEATURES, PriceFeatures
 from .adapters import Adapter, AdapterOption, register_adapter
 from .columns import find_column, require_column
@@ -380,11 +380,12 @@ class StockAdapter(Adapter):
             "majority": np.full(len(frame), majority, dtype=object),
             "persistence": np.where(pd.isna(past), majority, past).astype(object),
         }
-        scores = {name: {"accuracy": round(float(accuracy_score(truth, called)), 6),
-                         "macro_f1": round(float(f1_score(truth, called, average="macro", labels=self.classes_,
-                                                          zero_division=0)), 6),
-                         "strategy_return": self._strategy_return(frame, called == "up")}
-                  for name, called in calls.items()}
+        index = {name: i for i, name in enumerate(self.classes_)}
+        scores = {}
+        for name, called in calls.items():
+            metrics = classification_metrics([index[c] for c in truth], [index[c] for c in called], self.classes_)
+            scores[name] = {"accuracy": round(metrics["accuracy"], 6), "macro_f1": round(metrics["macro_f1"], 6),
+                            "strategy_return": self._strategy_return(frame, called == "up")}
         model = scores.pop("model")
         train_period = getattr(self, "periods_", {}).get("train")
         return {

@@ -1,64 +1,132 @@
-"""The registry of recurrent architectures, by name.
+"""Recurrent cells by name, and the architecture spec grammar that composes them.
 
-Each entry names the Keras recurrent layer it uses and whether it reads the sequence in both
-directions. ``seqclf archs`` prints this table.
+A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn]``:
+
+- ``bi`` or ``bi-``: read the sequence in both directions (``keras.layers.Bidirectional``);
+- ``CELL``: a registered cell (``seqclf archs`` lists them);
+- ``:128,64``: two stacked layers of 128 and 64 units (replaces ``--units``);
+- ``+attn``: additive (Bahdanau) attention pooling over the last layer's steps.
+
+Examples: ``bigru``, ``bilstm:128,64``, ``peephole-lstm``, ``bi-cifg+attn``, ``jordan:32``.
 """
 
+import re
 from dataclasses import dataclass
+from typing import Callable
 
 import keras
 
 from ..errors import ConfigError
+from .cells import CIFGCell, JordanCell, PeepholeLSTMCell
+
+SPEC = re.compile(r"^(?P<bi>bi-?)?(?P<cell>[a-z][a-z0-9-]*?)(?::(?P<units>[0-9,]+))?(?P<attn>\+attn)?$")
+EXAMPLES = ("bigru", "bilstm:128,64", "peephole-lstm", "bi-cifg+attn", "jordan:32")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A named recurrent cell; ``make(units, return_sequences, dropout, recurrent_dropout, name)`` builds its layer."""
+
+    name: str
+    description: str
+    make: Callable
+    own_dropout: bool = True  # the Keras layer applies dropout and recurrent dropout itself
+
+
+CELLS = {}
+
+
+def register_cell(cell):
+    """Add ``cell`` to the registry; names are unique."""
+    if cell.name in CELLS:
+        raise ValueError(f"cell {cell.name!r} is registered already")
+    CELLS[cell.name] = cell
+    return cell
+
+
+def _keras_layer(layer_class, **fixed):
+    def make(units, return_sequences, dropout, recurrent_dropout, name):
+        return layer_class(units, return_sequences=return_sequences, dropout=dropout,
+                           recurrent_dropout=recurrent_dropout, name=name, **fixed)
+    return make
+
+
+def _rnn_of(cell_class):
+    def make(units, return_sequences, dropout, recurrent_dropout, name):  # dropout: applied before, see ``apply``
+        return keras.layers.RNN(cell_class(units), return_sequences=return_sequences, name=name)
+    return make
+
+
+for _cell in (
+    Cell("rnn", "Elman network: h_t = tanh(W x_t + U h_{t-1} + b) (keras SimpleRNN)", _keras_layer(keras.layers.SimpleRNN)),
+    Cell("lstm", "long short-term memory: input, forget and output gates (keras LSTM)", _keras_layer(keras.layers.LSTM)),
+    Cell("gru", "gated recurrent unit, Keras' default reset_after=True: the reset gate multiplies U h_{t-1} + b "
+                "after the product (as cuDNN does)", _keras_layer(keras.layers.GRU)),
+    Cell("gru-reset-before", "GRU as the lectures write it: h~_t = tanh(W x_t + U (r_t * h_{t-1}) + b) "
+                             "(keras GRU, reset_after=False)", _keras_layer(keras.layers.GRU, reset_after=False)),
+    Cell("jordan", "Jordan network: a_t = tanh(W_x x_t + W_y y_{t-1} + b), y_t = tanh(W_ay a_t + b_y); "
+                   "the previous output is fed back", _rnn_of(JordanCell), own_dropout=False),
+    Cell("peephole-lstm", "LSTM whose gates also read the cell state (Gers & Schmidhuber)", _rnn_of(PeepholeLSTMCell),
+         own_dropout=False),
+    Cell("cifg", "LSTM with coupled input and forget gates, f_t = 1 - i_t (Greff et al.)", _rnn_of(CIFGCell),
+         own_dropout=False),
+):
+    register_cell(_cell)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A named recurrent design: the layer class and whether it is bidirectional."""
+    """A parsed spec: the cell, one or both directions, units (``None``: from ``--units``), attention pooling."""
 
-    name: str
-    layer: type
+    spec: str
+    cell: Cell
     bidirectional: bool
-    description: str
+    units: tuple = None
+    attention: bool = False
 
-    def recurrent_layer(self, units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None):
-        """One recurrent layer of this design (wrapped in ``Bidirectional`` when it is)."""
-        layer = self.layer(
-            units, return_sequences=return_sequences, dropout=dropout, recurrent_dropout=recurrent_dropout,
-            name=None if self.bidirectional else name,
-        )
-        return keras.layers.Bidirectional(layer, name=name) if self.bidirectional else layer
+    @property
+    def name(self):
+        """A name for the model's layers: ``bigru``, ``cifg``, ..."""
+        return ("bi" if self.bidirectional else "") + self.cell.name
+
+    def apply(self, x, units, return_sequences, dropout=0.0, recurrent_dropout=0.0, name=None):
+        """``x`` through one recurrent layer of this design (wrapped in ``Bidirectional`` when it is).
+
+        Cells without Keras' own dropout get the same kind: one mask per sequence and input
+        feature, shared by all steps (``SpatialDropout1D`` on the layer's input).
+        """
+        if not self.cell.own_dropout:
+            if recurrent_dropout:
+                raise ConfigError(f"--recurrent-dropout does not apply to the {self.cell.name} cell; use --dropout")
+            if dropout:
+                x = keras.layers.SpatialDropout1D(dropout, name=f"{name}_input_dropout")(x)
+        layer = self.cell.make(units, return_sequences, dropout, recurrent_dropout, None if self.bidirectional else name)
+        return (keras.layers.Bidirectional(layer, name=name) if self.bidirectional else layer)(x)
 
 
-ARCHITECTURES = {}
-
-
-def register_architecture(architecture):
-    """Add ``architecture`` to the registry; names are unique."""
-    if architecture.name in ARCHITECTURES:
-        raise ValueError(f"architecture {architecture.name!r} is registered already")
-    ARCHITECTURES[architecture.name] = architecture
-    return architecture
-
-
-def get_architecture(name):
-    """Return the registered architecture called ``name``.
+def get_architecture(spec):
+    """Parse an architecture ``spec`` (see the module docstring).
 
     Examples
     --------
     >>> get_architecture("bigru").bidirectional
     True
+    >>> a = get_architecture("bi-cifg:32,16+attn")
+    >>> a.cell.name, a.units, a.attention
+    ('cifg', (32, 16), True)
     """
-    if name not in ARCHITECTURES:
-        raise ConfigError(f"unknown architecture {name!r}; choose one of: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[name]
-
-
-for _architecture in (
-    Architecture("rnn", keras.layers.SimpleRNN, False, "Elman network: h_t = tanh(W x_t + U h_{t-1} + b)"),
-    Architecture("lstm", keras.layers.LSTM, False, "long short-term memory: input, forget and output gates"),
-    Architecture("gru", keras.layers.GRU, False, "gated recurrent unit: update and reset gates"),
-    Architecture("birnn", keras.layers.SimpleRNN, True, "Elman network reading forwards and backwards"),
-    Architecture("bilstm", keras.layers.LSTM, True, "LSTM reading forwards and backwards"),
-    Architecture("bigru", keras.layers.GRU, True, "GRU reading forwards and backwards (the default)"),
-):
-    register_architecture(_architecture)
+    match = SPEC.match(str(spec).strip().lower())
+    if match is None or match["cell"] not in CELLS:
+        cell = match["cell"] if match else spec
+        raise ConfigError(f"unknown architecture {spec!r} (cell {cell!r}); a spec is [bi-]CELL[:UNITS,...][+attn] "
+                          f"with CELL one of {', '.join(CELLS)}; for example {', '.join(EXAMPLES)}")
+    units = None
+    if match["units"]:
+        try:
+            units = tuple(int(u) for u in match["units"].split(","))
+        except ValueError:
+            units = ()
+        if not units or min(units) < 1:
+            raise ConfigError(f"the units in {spec!r} must be positive integers separated by commas, like bigru:128,64")
+    return Architecture(spec=str(spec), cell=CELLS[match["cell"]], bidirectional=bool(match["bi"]), units=units,
+                        attention=bool(match["attn"]))

@@ -15,7 +15,7 @@ POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 TASKS = ("many-to-one", "many-to-many")
 
 
-def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling="last",
+def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=128, n_features=None, downsample=1,
                      name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
@@ -23,7 +23,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     Parameters
     ----------
     arch : str
-        A registered architecture name (see ``seqclf archs``).
+        An architecture spec such as ``bigru``, ``bilstm:128,64`` or ``bi-cifg+attn`` (see
+        :mod:`seqclf.models.archs` and ``seqclf archs``); units and ``+attn`` in the spec win over
+        ``units`` and ``pooling``.
     n_classes : int
         Number of classes of the softmax output.
     units : sequence of int
@@ -31,8 +33,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     dropout, recurrent_dropout : float
         Dropout on each recurrent layer's inputs and recurrent state; ``dropout`` is also
         applied before the output layer.
-    pooling : {"last", "mean", "max", "attention"} (``"auto"`` is resolved by the adapter before building)
-        How the last layer's steps become one vector; padded steps never count.
+    pooling : {"last", "mean", "max", "attention"}, optional (``"auto"`` is resolved by the adapter before building)
+        How the last layer's steps become one vector; padded steps never count. Default:
+        ``"attention"`` for a spec ending in ``+attn``, else ``"last"``.
         ``"attention"`` is additive (Bahdanau) attention, :class:`~seqclf.models.layers.AdditivePooling`. Only
         ``"last"`` (ignored) applies to ``task="many-to-many"``.
     task : {"many-to-one", "many-to-many"}
@@ -56,6 +59,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     (None, None, 3)
     """
     architecture = get_architecture(arch)
+    pooling = pooling or ("attention" if architecture.attention else "last")
     units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task)
     per_step = task == "many-to-many"
     if (vocab_size is None) == (n_features is None):
@@ -76,11 +80,8 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = MissingValueMask(name="missing_value_mask")(x)
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
-        layer = architecture.recurrent_layer(
-            size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
-            recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}",
-        )
-        x = layer(x)
+        x = architecture.apply(x, size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
+                               recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}")
     if pooling == "attention" and not per_step:
         x = AdditivePooling(units=units[-1], name="attention_pooling")(x)
     elif pooling != "last" and not per_step:
@@ -92,8 +93,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
 
 
 def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task="many-to-one"):
-    """Raise :class:`ConfigError` for a setting the builder cannot use; return ``units`` as a tuple."""
-    get_architecture(arch)
+    """Raise :class:`ConfigError` for a setting the builder cannot use; return the units (the spec's, if it has them)."""
+    architecture = get_architecture(arch)
+    if architecture.attention and (pooling not in ("auto", "attention") or task == "many-to-many"):
+        raise ConfigError(f"{arch!r} pools with attention; it does not go with "
+                          f"{'--task many-to-many' if task == 'many-to-many' else '--pooling ' + pooling}")
     if task not in TASKS:
         raise ConfigError(f"The 'task' parameter must be one of {', '.join(TASKS)}. Got {task!r} instead.")
     if task == "many-to-many" and pooling not in ("last", "auto"):
@@ -103,7 +107,7 @@ def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, tas
     _check_fraction("recurrent_dropout", recurrent_dropout)
     if pooling not in POOLINGS + ("auto",):
         raise ConfigError(f"The 'pooling' parameter must be one of {', '.join(POOLINGS)}. Got {pooling!r} instead.")
-    return _check_units(units)
+    return _check_units(architecture.units or units)
 
 
 def parse_units(text):

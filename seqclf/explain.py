@@ -1,0 +1,181 @@
+"""A look inside a trained model: attention weights and hidden-unit activations per step.
+
+In the spirit of Karpathy, Johnson and Fei-Fei (2015), "Visualizing and understanding
+recurrent networks": colour each step of one input by how much the attention pooling weighs
+it, and show the activations of the most active units of the last recurrent layer at every
+step. The model is run layer by layer on the encoded input, with the padding mask passed on
+explicitly; a last layer that returns only its final state is re-run as a copy that returns
+every step (same weights), which is what the model computed on the way to that state.
+"""
+
+import html
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+from .errors import ConfigError
+from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
+
+TOP_UNITS = 8
+
+
+@dataclass
+class Explanation:
+    """What the model saw and did at each step of one input."""
+
+    steps: list  # a label per step: the token, or the step number
+    attention: np.ndarray  # (n_steps,) weights summing to 1, or None without attention pooling
+    activations: np.ndarray  # (n_steps, n_units) of the last recurrent layer
+    label: str
+    probabilities: dict
+
+    def top_units(self, k=TOP_UNITS):
+        """The ``k`` units with the largest mean absolute activation, most active first."""
+        return np.argsort(-np.abs(self.activations).mean(axis=0))[:k]
+
+    def figure(self, k=TOP_UNITS):
+        """Attention per step (if any) above a heat map of the most active units; returns the figure."""
+        units = self.top_units(k)
+        rows = 2 if self.attention is not None else 1
+        width = min(24, max(8, 0.35 * len(self.steps) + 2))
+        figure = Figure(figsize=(width, 1.2 + 0.35 * len(units) + (1.4 if rows == 2 else 0)), layout="constrained")
+        axes = figure.subplots(rows, 1, sharex=True, squeeze=False,
+                               height_ratios=[1, max(2, 0.35 * len(units))][-rows:])[:, 0]
+        ticks = np.arange(len(self.steps))
+        if self.attention is not None:
+            axes[0].bar(ticks, self.attention, color="tab:orange")
+            axes[0].set(ylabel="attention", title=f"predicted {self.label} ({self.probabilities[self.label]:.1%})")
+        image = axes[-1].imshow(self.activations[:, units].T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
+                                interpolation="nearest")
+        axes[-1].set(yticks=np.arange(len(units)), yticklabels=[f"unit {u}" for u in units],
+                     xticks=ticks, xlabel="step")
+        axes[-1].set_xticklabels(self.steps, rotation=90 if len(self.steps) > 12 else 0, fontsize="small")
+        if self.attention is None:
+            axes[-1].set_title(f"predicted {self.label} ({self.probabilities[self.label]:.1%}): "
+                               f"the {len(units)} most active units of the last recurrent layer")
+        figure.colorbar(image, ax=axes[-1], shrink=0.8, label="activation")
+        return figure
+
+    def to_html(self, k=TOP_UNITS):
+        """A stand-alone HTML page: each step shaded by its attention weight, then a table of unit activations."""
+        weights = self.attention if self.attention is not None else np.zeros(len(self.steps))
+        peak = max(float(weights.max()), 1e-12)
+        spans = "".join(
+            f'<span title="step {i}: attention {w:.3f}" style="background: rgba(255,140,0,{w / peak:.3f}); '
+            f'padding: 2px 3px; margin: 1px; border-radius: 3px">{html.escape(str(step))}</span> '
+            for i, (step, w) in enumerate(zip(self.steps, weights)))
+        units = self.top_units(k)
+        header = "".join(f"<th>{html.escape(str(step))}</th>" for step in self.steps)
+        cells = "".join(
+            "<tr><th>unit {}</th>{}</tr>".format(u, "".join(
+                f'<td style="background: {_colour(a)}" title="{a:.3f}">{a:+.2f}</td>' for a in self.activations[:, u]))
+            for u in units)
+        odds = ", ".join(f"{html.escape(str(name))} {p:.1%}" for name, p in self.probabilities.items())
+        note = "shaded by attention weight" if self.attention is not None else "no attention pooling in this model"
+        return (f"<!doctype html><meta charset='utf-8'><title>seqclf explain</title>"
+                f"<body style='font-family: sans-serif'><h3>predicted {html.escape(str(self.label))} ({odds})</h3>"
+                f"<p>steps, {note}:</p><p style='line-height: 2'>{spans}</p>"
+                f"<p>activations of the {len(units)} most active units of the last recurrent layer:</p>"
+                f"<table style='border-collapse: collapse; font-size: small'><tr><th></th>{header}</tr>{cells}</table>")
+
+    def _repr_html_(self):
+        return self.to_html()
+
+
+def explain(estimator, X, index=0):
+    """Explain the prediction of a fitted many-to-one ``estimator`` for ``X[index]``.
+
+    Examples
+    --------
+    >>> view = explain(clf, ["a gripping, funny film"])  # doctest: +SKIP
+    >>> view.attention.round(2), view.figure().savefig("explain.png")  # doctest: +SKIP
+    """
+    from .estimators import _as_frame, _text_col
+
+    if estimator.task == "many-to-many":
+        raise ConfigError("explain shows one prediction per sequence; it takes many-to-one models")
+    adapter = estimator.adapter_
+    frames = adapter.prepare(_as_frame(X, None, _text_col(adapter), None), "X", labeled=False)
+    if not 0 <= index < len(frames):
+        raise ConfigError(f"row {index} is out of range: the input has {len(frames)} sequences (rows count from 0)")
+    frame = frames.iloc[[index]]
+    raw = adapter.raw_inputs(frame)
+    attention, activations, lengths, encoded = inside(estimator.model_, raw)
+    length = lengths[0]
+    probabilities = estimator.model_.predict(raw, verbose=0)[0]
+    classes = [str(c) for c in estimator.classes_]
+    return Explanation(
+        steps=_step_names(estimator.model_, encoded[0], length), attention=None if attention is None else attention[0, :length],
+        activations=activations[0, :length], label=classes[int(np.argmax(probabilities))],
+        probabilities=dict(zip(classes, map(float, probabilities))))
+
+
+def inside(model, raw):
+    """Look inside ``model`` (as ``adapter.wrap`` made it) for the raw inputs ``raw``.
+
+    Returns ``(attention, activations, lengths, encoded)``: the attention weights ``(n, T)`` (or
+    ``None`` without attention pooling), the last recurrent layer's output at every step
+    ``(n, T, units)``, the real (unmasked) steps of each row, and the input the core model got
+    (token ids for text). The model's own preprocessing layers encode ``raw``, so this works
+    for loaded runs too.
+    """
+    core = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    x = keras.ops.convert_to_tensor(raw)
+    for layer in model.layers if core is not None else ():
+        if layer is core:
+            break
+        if not isinstance(layer, keras.layers.InputLayer):
+            x = layer(x)
+    encoded, core = x, core or model
+    mask, sequence, attention = None, None, None
+    for layer in core.layers:
+        if isinstance(layer, keras.layers.InputLayer) or isinstance(layer, keras.layers.Dropout):
+            continue
+        if isinstance(layer, AdditivePooling):
+            attention = keras.ops.convert_to_numpy(layer.attention(sequence, mask))
+            break
+        if isinstance(layer, (SequencePooling, keras.layers.Dense)):
+            break
+        if isinstance(layer, (keras.layers.Embedding, MissingValueMask)):
+            mask = layer.compute_mask(x)
+        x = _every_step(layer, x, mask) if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) else layer(x)
+        if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+            sequence = x
+    if sequence is None:
+        raise ConfigError("this model has no recurrent layer to look inside")
+    sequence = keras.ops.convert_to_numpy(sequence)
+    lengths = (keras.ops.convert_to_numpy(mask).sum(axis=1) if mask is not None
+               else np.full(len(sequence), sequence.shape[1]))
+    return attention, sequence, lengths.astype(int), keras.ops.convert_to_numpy(encoded)
+
+
+def _every_step(layer, x, mask):
+    """``layer``'s output at every step for ``x``: its own if it returns sequences, else a same-weights copy's."""
+    config = layer.get_config()
+    inner = config["layer"]["config"] if isinstance(layer, keras.layers.Bidirectional) else config
+    if inner["return_sequences"]:
+        return layer(x, mask=mask)
+    inner["return_sequences"] = True
+    copy = type(layer).from_config(config)
+    copy(x, mask=mask)  # builds the weights
+    copy.set_weights(layer.get_weights())
+    return copy(x, mask=mask)
+
+
+def _step_names(model, encoded, length):
+    """The token of each step (from the model's own vocabulary), or the first input step it stands for."""
+    vectorizers = [layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)]
+    if vectorizers:
+        vocabulary = vectorizers[0].get_vocabulary()
+        return [str(vocabulary[i]) for i in encoded[:length]]
+    core = next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
+    factor = next((layer.factor for layer in core.layers if isinstance(layer, StepAveraging)), 1)
+    return [str(i * factor) for i in range(length)]  # a model step averages `factor` input steps
+
+
+def _colour(value):
+    """Red for positive, blue for negative activations, as the heat map."""
+    strength = min(1.0, abs(float(value)))
+    return f"rgba(214,39,40,{strength:.2f})" if value > 0 else f"rgba(31,119,180,{strength:.2f})"
