@@ -206,7 +206,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[probabilities.argmax(axis=-1)]
 
     def attention_weights(self, X):
-        """The attention pooling's weight of each step: one array per sequence, its real steps only.
+        """The attention pooling's weight of each step: one array per sequence, its real (unmasked) steps only.
 
         Needs a model with attention pooling (``pooling="attention"`` or an ``...+attn`` spec).
         For text the steps are the tokens the model read; for long series averaged down, the
@@ -216,10 +216,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
         check_is_fitted(self, "model_")
         frame = self.adapter_.prepare(_as_frame(X, None, _text_col(self.adapter_), None), "X", labeled=False)
-        attention, _, lengths, _ = inside(self.model_, self.adapter_.raw_inputs(frame))
+        attention, _, mask, _ = inside(self.model_, self.adapter_.raw_inputs(frame))
         if attention is None:
             raise ConfigError(f"this model pools with {self.pooling_!r}, not attention; fit it with pooling='attention'")
-        return [weights[:n] for weights, n in zip(attention, lengths)]
+        return [weights[real] for weights, real in zip(attention, mask)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy: per sequence, or per real (unpadded) step for many-to-many."""

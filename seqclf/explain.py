@@ -102,22 +102,22 @@ def explain(estimator, X, index=0):
         raise ConfigError(f"row {index} is out of range: the input has {len(frames)} sequences (rows count from 0)")
     frame = frames.iloc[[index]]
     raw = adapter.raw_inputs(frame)
-    attention, activations, lengths, encoded = inside(estimator.model_, raw)
-    length = lengths[0]
+    attention, activations, mask, encoded = inside(estimator.model_, raw)
+    real = mask[0]
     probabilities = estimator.model_.predict(raw, verbose=0)[0]
     classes = [str(c) for c in estimator.classes_]
     return Explanation(
-        steps=_step_names(estimator.model_, encoded[0], length), attention=None if attention is None else attention[0, :length],
-        activations=activations[0, :length], label=classes[int(np.argmax(probabilities))],
+        steps=_step_names(estimator.model_, encoded[0], real), attention=None if attention is None else attention[0, real],
+        activations=activations[0, real], label=classes[int(np.argmax(probabilities))],
         probabilities=dict(zip(classes, map(float, probabilities))))
 
 
 def inside(model, raw):
     """Look inside ``model`` (as ``adapter.wrap`` made it) for the raw inputs ``raw``.
 
-    Returns ``(attention, activations, lengths, encoded)``: the attention weights ``(n, T)`` (or
+    Returns ``(attention, activations, mask, encoded)``: the attention weights ``(n, T)`` (or
     ``None`` without attention pooling), the last recurrent layer's output at every step
-    ``(n, T, units)``, the real (unmasked) steps of each row, and the input the core model got
+    ``(n, T, units)``, which steps are real (not masked) ``(n, T)``, and the input the core model got
     (token ids for text). The model's own preprocessing layers encode ``raw``, so this works
     for loaded runs too.
     """
@@ -146,9 +146,8 @@ def inside(model, raw):
     if sequence is None:
         raise ConfigError("this model has no recurrent layer to look inside")
     sequence = keras.ops.convert_to_numpy(sequence)
-    lengths = (keras.ops.convert_to_numpy(mask).sum(axis=1) if mask is not None
-               else np.full(len(sequence), sequence.shape[1]))
-    return attention, sequence, lengths.astype(int), keras.ops.convert_to_numpy(encoded)
+    mask = keras.ops.convert_to_numpy(mask).astype(bool) if mask is not None else np.ones(sequence.shape[:2], bool)
+    return attention, sequence, mask, keras.ops.convert_to_numpy(encoded)
 
 
 def _every_step(layer, x, mask):
@@ -164,15 +163,15 @@ def _every_step(layer, x, mask):
     return copy(x, mask=mask)
 
 
-def _step_names(model, encoded, length):
+def _step_names(model, encoded, real):
     """The token of each step (from the model's own vocabulary), or the first input step it stands for."""
     vectorizers = [layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)]
     if vectorizers:
         vocabulary = vectorizers[0].get_vocabulary()
-        return [str(vocabulary[i]) for i in encoded[:length]]
+        return [str(vocabulary[i]) for i in encoded[real]]
     core = next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
     factor = next((layer.factor for layer in core.layers if isinstance(layer, StepAveraging)), 1)
-    return [str(i * factor) for i in range(length)]  # a model step averages `factor` input steps
+    return [str(i * factor) for i in np.flatnonzero(real)]  # a model step averages `factor` input steps
 
 
 def _colour(value):

@@ -78,13 +78,8 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     _check_options(type(adapter), data.options)
     frame = adapter.prepare(frame, data.data)
     adapter.check_classes(frame, data.data)
-    folds = _walk_forward(estimator, adapter, frame, data, settings) if data.walk_forward else None
-    if folds:
-        estimator, test_frame, test_probabilities, metrics = folds.pop()
-        metrics["walk_forward"] = {"folds": [fold_metrics for *_, fold_metrics in folds] + [dict(metrics)]}
-        del metrics["fold"]
-        metrics["walk_forward"]["mean"] = _mean(metrics["walk_forward"]["folds"])
-        _log_fold_mean(metrics["walk_forward"]["mean"], len(metrics["walk_forward"]["folds"]))
+    if data.walk_forward:
+        estimator, test_frame, test_probabilities, metrics = _walk_forward(estimator, adapter, frame, data, settings)
     else:
         train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
         estimator, test_probabilities, metrics = _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame,
@@ -119,12 +114,13 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
 
 
 def _walk_forward(estimator, adapter, frame, data, settings):
-    """Fit and test on each expanding-window fold; a ``(estimator, test frame, probabilities, metrics)`` per fold."""
+    """Fit and test on each expanding-window fold; return the last fold's estimator, test frame and probabilities,
+    and metrics: the last fold's, with ``walk_forward`` holding every fold's and their mean."""
     if not hasattr(adapter, "walk_forward_folds"):
         raise ConfigError(f"--walk-forward applies to data ordered in time (--kind stock), not to {adapter.kind} data")
     if data.test or data.val:
         raise ConfigError("--walk-forward makes its own test and validation splits; leave out --test and --val")
-    results = []
+    folds = []
     pairs = adapter.walk_forward_folds(frame, data.walk_forward, data.data)
     for number, (earlier, test_frame) in enumerate(pairs, 1):
         log.info("walk-forward fold %d/%d: test %s to %s", number, len(pairs), test_frame["date"].min(),
@@ -140,9 +136,11 @@ def _walk_forward(estimator, adapter, frame, data, settings):
         fold_estimator = clone(estimator)
         fitted, probabilities, metrics = _fit_and_test(fold_estimator, fold_adapter, train_frame, val_frame, test_frame,
                                                        data, settings)
-        metrics = {"fold": number, "train_period": [train_frame["date"].min(), train_frame["date"].max()], **metrics}
-        results.append((fitted, test_frame, probabilities, metrics))
-    return results
+        folds.append({"fold": number, "train_period": [train_frame["date"].min(), train_frame["date"].max()],
+                      **metrics})
+    mean = _mean(folds)
+    _log_fold_mean(mean, len(folds))
+    return fitted, test_frame, probabilities, {**metrics, "walk_forward": {"folds": folds, "mean": mean}}
 
 
 def _mean(folds):

@@ -32,18 +32,18 @@ def test_attention_weights_are_a_distribution_over_the_real_tokens(attentive):
 
 def test_the_walk_reproduces_the_prediction(attentive, reviews):
     frame = attentive.adapter_.prepare(reviews.head(5), "x", labeled=False)
-    attention, sequence, lengths, _ = inside(attentive.model_, attentive.adapter_.raw_inputs(frame))
+    attention, sequence, mask, _ = inside(attentive.model_, attentive.adapter_.raw_inputs(frame))
     context = (attention[..., None] * sequence).sum(axis=1)
     np.testing.assert_allclose(head(attentive, context), attentive.predict_proba(reviews["text"].head(5)), atol=1e-5)
-    assert (lengths >= 1).all() and sequence.shape[-1] == 16  # both directions of 8 units
+    assert mask.any(axis=1).all() and (attention[~mask] == 0).all() and sequence.shape[-1] == 16  # 2 x 8 units
 
 
 def test_last_state_models_are_read_step_by_step_with_the_same_weights(reviews):
     clf = seqclf.SequenceClassifier(arch="gru", units=(6,), epochs=1, batch_size=32).fit(reviews)
     frame = clf.adapter_.prepare(reviews.head(4), "x", labeled=False)
-    attention, sequence, lengths, _ = inside(clf.model_, clf.adapter_.raw_inputs(frame))
+    attention, sequence, mask, _ = inside(clf.model_, clf.adapter_.raw_inputs(frame))
     assert attention is None
-    last = sequence[np.arange(4), lengths - 1]  # the state after each text's last real token
+    last = sequence[np.arange(4), mask.sum(axis=1) - 1]  # the state after each text's last real token
     np.testing.assert_allclose(head(clf, last), clf.predict_proba(reviews["text"].head(4)), atol=1e-5)
     view = explain(clf, ["a gripping film"])
     assert view.steps == ["a", "[UNK]", "film"] and view.activations.shape == (3, 6)  # as the model read it
@@ -71,7 +71,9 @@ def test_series_are_explained_step_by_step(tmp_path):
     X = [rng.normal(size=(30, 2)) * (2.0 if i % 2 else 0.5) for i in range(24)]
     y = ["loud" if i % 2 else "quiet" for i in range(24)]
     clf = seqclf.SequenceClassifier(arch="lstm", units=(4,), pooling="attention", epochs=1).fit(X, y)
+    X[3][10:14] = np.nan  # a gap: those steps are masked and left out of the picture
     view = explain(clf, X, index=3)
-    assert len(view.steps) == len(view.attention) == view.activations.shape[0]
+    assert len(view.steps) == len(view.attention) == view.activations.shape[0] == 26
+    assert "10" not in view.steps and view.steps[10] == "14"
     with pytest.raises(ConfigError, match="out of range"):
         explain(clf, X, index=99)
