@@ -20,3 +20,7 @@ class ConfigError(SeqclfError, ValueError):
 
 class RunDirectoryError(SeqclfError, OSError):
     """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class TrainingError(SeqclfError, ArithmeticError):
+    """Training could not produce a usable model (the loss became NaN or infinite before any epoch ended well)."""

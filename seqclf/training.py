@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .models.builders import check_builder_settings
 
 log = logging.getLogger(__name__)
@@ -177,15 +177,19 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         validation += (_step_weights(y_val, None, n_classes),)
     else:
         fit_data["class_weight"] = weights
+    guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     started = time.perf_counter()
     stopped_by = "epochs"
     try:
         model.fit(
             **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
-            callbacks=[stopper, history], verbose=verbose,
+            callbacks=[stopper, history, guard], verbose=verbose,
         )
         if stopper.stopped_epoch > 0:
             stopped_by = "early_stopping"
+        if guard.tripped:
+            stopped_by = "non_finite_loss"
+            _report_non_finite(guard, learning_rate, clipnorm, clipvalue)
     except KeyboardInterrupt:
         stopped_by = "interrupted"
         log.warning("interrupted: keeping the best weights so far")
@@ -198,11 +202,57 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     return TrainingResult(
         history=history.history,
         epochs_run=len(losses),
-        best_epoch=_best_epoch(losses, budget["warmup"]),
+        best_epoch=guard.best_epoch if guard.tripped else _best_epoch(losses, budget["warmup"]),
         stopped_by=stopped_by,
         seconds=seconds,
         budget=budget,
     )
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite, and keep the best finite epoch's weights.
+
+    Like Keras' ``TerminateOnNaN``, it stops training at once; unlike it, it remembers where
+    (``tripped``: epoch and batch, from 1) and, when it stops, restores the weights of the epoch
+    with the lowest finite validation loss so far (``best_epoch``; none if no epoch ended well),
+    also during the warm-up, before early stopping starts to watch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.tripped, self.best_epoch, self.best_loss, self.best_weights, self._epoch = None, None, np.inf, None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.tripped is None and loss is not None and not np.isfinite(float(loss)):
+            self.tripped = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss, val_loss = (logs or {}).get("loss", np.nan), (logs or {}).get("val_loss", np.nan)
+        if self.tripped is None and np.isfinite(loss) and np.isfinite(val_loss) and val_loss < self.best_loss:
+            self.best_epoch, self.best_loss, self.best_weights = epoch + 1, val_loss, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.tripped is not None and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _report_non_finite(guard, learning_rate, clipnorm, clipvalue):
+    """Raise if no epoch ended well before the loss blew up; otherwise warn and go on with the best one."""
+    epoch, batch = guard.tripped
+    clipping = f"--clipvalue {clipvalue:g}" if clipvalue is not None else (
+        f"--clipnorm {clipnorm:g}" if clipnorm is not None else "no clipping")
+    causes = (f"a learning rate too high for this data (--learning-rate {learning_rate:g}), gradients clipped too "
+              f"loosely ({clipping}), or extreme or unscaled input values")
+    if guard.best_weights is None:
+        raise TrainingError(f"the training loss became NaN or infinite in epoch {epoch} (batch {batch}), before any "
+                            f"epoch ended with a finite loss; likely causes: {causes}")
+    log.warning("the training loss became NaN or infinite in epoch %d (batch %d): training stopped there and keeps "
+                "the weights of epoch %d, the best before it; likely causes: %s", epoch, batch, guard.best_epoch, causes)
 
 
 def _best_epoch(losses, warmup):

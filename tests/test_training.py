@@ -69,3 +69,44 @@ def test_nonsense_training_settings(kwargs):
     x, y = _data()
     with pytest.raises(ConfigError, match=f"'{next(iter(kwargs))}' parameter"):
         training.train(model, x, y, x, y, **kwargs)
+
+
+class PoisonAt(keras.callbacks.Callback):
+    """Set the output layer's weights to NaN when epoch ``epoch`` (from 1) begins: the loss turns NaN there."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            kernel = self.model.get_layer("probabilities").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_best_finite_epoch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5, 2)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 2, 32), 2)
+    model = build_classifier("gru", n_classes=2, units=(4,), n_features=2)
+    model.compile("adam", "categorical_crossentropy")
+    guard = training.NonFiniteLossGuard()
+    model.fit(x, y, batch_size=8, validation_data=(x, y), epochs=6, callbacks=[PoisonAt(3), guard], verbose=0)
+    assert guard.tripped == (3, 1) and guard.best_epoch in (1, 2)
+    for kept, best in zip(model.get_weights(), guard.best_weights):
+        np.testing.assert_array_equal(kept, best)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_a_loss_that_is_nan_from_the_start_is_one_clear_error():
+    from seqclf.errors import TrainingError
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5, 2)).astype("float32")
+    x[3, 2, 1] = np.inf  # an extreme value the adapters would refuse, fed to train() directly
+    y = rng.integers(0, 2, 32)
+    model = build_classifier("gru", n_classes=2, units=(4,), n_features=2)
+    # epoch 1's loss stays finite (tanh saturates) but its gradient is NaN: the weights, and epoch 2's loss, are not
+    with pytest.raises(TrainingError, match=r"NaN or infinite in epoch 2 \(batch 1\), before any epoch ended with a "
+                                            r"finite loss.*--learning-rate 0.001"):
+        training.train(model, x, y, x[:8], y[:8], epochs=3, batch_size=32, verbose=0)
