@@ -31,16 +31,76 @@ def building(final):
     final = Path(final)
     if final.exists():
         raise RunDirectoryError(f"{final} exists already; pass another --out or remove it")
-    final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
         yield partial
         partial.rename(final)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RunDirectoryError(f"could not write the run directory {final}: {error.strerror or error} "
+                                f"({error.filename or partial}); nothing was kept") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+@contextmanager
+def claimed(final):
+    """Hold ``final`` for this process while its run is made: a second process given the same directory refuses.
+
+    The claim is a lock file beside it (``.NAME.lock``, holding the process id), created
+    exclusively; one left by a process that no longer runs (killed with -9) is taken over.
+    """
+    final = Path(final)
+    lock = final.parent / f".{final.name}.lock"
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle = _create_exclusively(lock)
+        if handle is None:
+            owner = _owner(lock)
+            if owner is not None and _running(owner):
+                raise RunDirectoryError(f"another seqclf process (pid {owner}) is writing {final}; wait for it to "
+                                        f"finish or pass another --out")
+            lock.unlink(missing_ok=True)  # left behind by a process that was killed, with its partial run
+            shutil.rmtree(final.parent / f".{final.name}.partial-{owner}", ignore_errors=True)
+            handle = _create_exclusively(lock)
+            if handle is None:
+                raise RunDirectoryError(f"another seqclf process just claimed {final}; pass another --out")
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+    except OSError as error:
+        raise RunDirectoryError(f"could not claim the run directory {final}: {error.strerror or error}") from None
+    try:
+        yield final
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _create_exclusively(path):
+    try:
+        return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return None
+
+
+def _owner(lock):
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
 
 
 def write_json(path, data):

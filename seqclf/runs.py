@@ -27,7 +27,8 @@ from .errors import ConfigError, DataError
 from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
                          plot_step_labels)
 from .export import export_saved_model
-from .rundir import CONFIG, LABELS, METRICS, MODEL, building, default_run_dir, read_config, read_labels, write_json
+from .rundir import (CONFIG, LABELS, METRICS, MODEL, building, claimed, default_run_dir, read_config, read_labels,
+                     write_json)
 from .training import FitSettings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,12 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     out = Path(out) if out else default_run_dir(settings.arch)
     if out.exists():
         raise ConfigError(f"{out} exists already; pass another --out or remove it")
+    with claimed(out):
+        return _fit_run(data, settings, out, name, verbose)
+
+
+def _fit_run(data, settings, out, name, verbose):
+    """``fit_run`` once ``out`` is claimed."""
     frame = read_table(data.data, data.format, data.encoding)
     estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
     adapter = estimator.make_adapter(frame, data.data)
