@@ -156,8 +156,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                                         "validation_data")
         return self.fit_examples(adapter, frame, val_frame, source)
 
-    def fit_examples(self, adapter, frame, val_frame, source="X"):
-        """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first)."""
+    def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None):
+        """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first).
+
+        ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
+        """
         settings = self.settings()
         seed_everything(settings.seed)
         adapter.fit(frame, source)
@@ -178,7 +181,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             adapter.encode(val_frame), adapter.targets(val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=settings.class_weight, patience=settings.patience,
-            label_smoothing=settings.label_smoothing, verbose=self.verbose,
+            label_smoothing=settings.label_smoothing, verbose=self.verbose, backup_dir=backup_dir,
         )
         self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
         if self.classes_.dtype.kind in "US":

@@ -9,6 +9,7 @@ import json
 import logging
 import platform
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -90,20 +91,37 @@ def _fit_run(data, settings, out, name, verbose):
     else:
         train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
         estimator, test_probabilities, metrics = _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame,
-                                                               data, settings)
+                                                               data, settings, _backup_dir(out, data, settings))
     files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
              (("data", data.data), ("val", data.val), ("test", data.test)) if path}
     write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
               test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
+    shutil.rmtree(out.parent / f".{out.name}.backup", ignore_errors=True)  # left by Ctrl-C; training removes its own
     log.info("run written to %s", out)
     return out
 
 
-def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, settings):
+def _backup_dir(out, data, settings):
+    """Where the epochs of the run ``out`` are backed up: kept after a kill, used again by the same command.
+
+    A backup made with other data or settings is removed (with a warning) rather than resumed.
+    """
+    backup = out.parent / f".{out.name}.backup"
+    command = json.dumps({"data": asdict(data), "settings": asdict(settings)}, sort_keys=True, default=str)
+    recorded = backup / "command.json"
+    if recorded.exists() and recorded.read_text(encoding="utf-8") != command:
+        log.warning("%s holds a backup of a run with other data or settings; starting afresh", backup)
+        shutil.rmtree(backup, ignore_errors=True)
+    backup.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(command, encoding="utf-8")
+    return backup
+
+
+def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, settings, backup_dir=None):
     """Fit on the training examples; return the estimator, its test probabilities and the metrics."""
     log.info("%s data, label column %r; rows: %d train, %d validation, %d test", adapter.kind, adapter.label_col,
              len(train_frame), len(val_frame), len(test_frame))
-    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir)
     log.info("model %s %s: %s parameters; classes: %s", settings.arch, list(settings.units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_

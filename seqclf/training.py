@@ -1,8 +1,10 @@
 """Training: compile, fit with early stopping and gradient clipping, survive Ctrl-C."""
 
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -130,7 +132,7 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
 
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
-          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1):
+          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
 
     ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
@@ -147,7 +149,11 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
     (and replaces ``clipnorm``).
 
-    Ctrl-C stops training early and still restores the best weights seen so far.
+    Ctrl-C stops training early and still restores the best weights seen so far. With
+    ``backup_dir``, every finished epoch is backed up there (Keras' ``BackupAndRestore`` for the
+    weights, optimizer and epoch; :class:`TrainingState` for early stopping and the history), and
+    a later call with the same ``backup_dir`` continues after the last finished epoch; the
+    backup is removed when training ends.
 
     Examples
     --------
@@ -178,12 +184,15 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     else:
         fit_data["class_weight"] = weights
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
+    callbacks = [stopper, history, guard]
+    if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
+        callbacks += [TrainingState(backup_dir, stopper, guard, history), keras.callbacks.BackupAndRestore(str(backup_dir))]
     started = time.perf_counter()
     stopped_by = "epochs"
     try:
         model.fit(
             **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
-            callbacks=[stopper, history, guard], verbose=verbose,
+            callbacks=callbacks, verbose=verbose,
         )
         if stopper.stopped_epoch > 0:
             stopped_by = "early_stopping"
@@ -239,6 +248,54 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.tripped is not None and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+
+class TrainingState(keras.callbacks.Callback):
+    """Back up what Keras' ``BackupAndRestore`` (weights with the optimizer's state, and the epoch) does not:
+    early stopping, the NaN guard and the history.
+
+    Saved at each epoch's end as ``state-<epoch>.json`` (and the best weights so far as
+    ``best-<epoch>.npz``) in ``backup_dir``, before ``BackupAndRestore`` saves the weights and
+    the epoch; on a resumed run it restores the state of the epoch ``BackupAndRestore`` resumes
+    from, so early stopping goes on as if training had never stopped.
+    """
+
+    def __init__(self, backup_dir, stopper, guard, history):
+        super().__init__()
+        self.backup_dir, self.stopper, self.guard, self.history = Path(backup_dir), stopper, guard, history
+
+    def on_train_begin(self, logs=None):
+        metadata = self.backup_dir / "training_metadata.json"
+        if not metadata.exists():
+            return
+        epoch = json.loads(metadata.read_text())["epoch"]
+        state_path = self.backup_dir / f"state-{epoch}.json"
+        if not state_path.exists():
+            return
+        state = json.loads(state_path.read_text())
+        self.stopper.best, self.stopper.wait, self.stopper.best_epoch = state["best"], state["wait"], state["best_epoch"]
+        self.guard.best_loss, self.guard.best_epoch = state["guard_best_loss"], state["guard_best_epoch"]
+        saved = np.load(self.backup_dir / f"best-{epoch}.npz")
+        for owner, key in ((self.stopper, "stopper"), (self.guard, "guard")):
+            weights = [saved[f"{key}{i}"] for i in range(state[f"{key}_weights"])]
+            owner.best_weights = weights or None
+        self.history.history = state["history"]
+        self.history.epoch = list(range(epoch))
+        log.info("resuming after epoch %d from the backup in %s", epoch, self.backup_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{key}{i}": w for key, owner in (("stopper", self.stopper), ("guard", self.guard))
+                  for i, w in enumerate(owner.best_weights or [])}
+        np.savez(self.backup_dir / f"best-{epoch + 1}.npz", **arrays)
+        best = self.stopper.best  # None until early stopping starts watching (after the warm-up)
+        state = {"best": None if best is None else float(best), "wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
+                 "stopper_weights": len(self.stopper.best_weights or []), "guard_weights": len(self.guard.best_weights or []),
+                 "guard_best_loss": float(self.guard.best_loss), "guard_best_epoch": self.guard.best_epoch,
+                 "history": {k: [float(v) for v in values] for k, values in self.history.history.items()}}
+        (self.backup_dir / f"state-{epoch + 1}.json").write_text(json.dumps(state))
+        for old in (f"state-{epoch - 1}.json", f"best-{epoch - 1}.npz"):  # keep this epoch's and the one before
+            (self.backup_dir / old).unlink(missing_ok=True)
 
 
 def _report_non_finite(guard, learning_rate, clipnorm, clipvalue):

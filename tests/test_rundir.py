@@ -44,3 +44,36 @@ def test_an_out_that_cannot_be_written_is_one_clear_error(reviews_csv, tmp_path)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: could not claim the run directory {blocker / 'run'}")
     assert os.listdir(tmp_path) == ["a_file"]
+
+
+def test_a_killed_fit_resumes_after_its_last_finished_epoch(reviews_csv, tmp_path):
+    import json
+
+    import pandas as pd
+
+    args = [str(reviews_csv), "--epochs", "6", "--patience", "6", "--batch-size", "32", *TINY]
+    whole = CliRunner().invoke(main, ["fit", *args, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    out, backup = tmp_path / "resumed", tmp_path / ".resumed.backup"
+    first = subprocess.Popen([sys.executable, "-m", "seqclf.cli", "fit", *args, "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = backup / "training_metadata.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metadata.exists() and json.loads(metadata.read_text() or "{}").get(
+            "epoch", 0) >= 2):
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= finished < 6 and not out.exists()
+    again = CliRunner().invoke(main, ["fit", *args, "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert f"resuming after epoch {finished}" in again.stderr
+    assert not backup.exists()
+    ran = [json.loads((run / "metrics.json").read_text()) for run in (tmp_path / "whole", out)]
+    assert ran[1]["epochs_run"] == ran[0]["epochs_run"] == 6
+    assert len(pd.read_csv(out / "history.csv")) == 6
+    # the epochs before the kill are the uninterrupted run's, to the digit; later ones differ only by the data order
+    history = [pd.read_csv(run / "history.csv") for run in (tmp_path / "whole", out)]
+    pd.testing.assert_frame_equal(history[1].head(finished), history[0].head(finished), check_exact=False, rtol=1e-5)
+    assert abs(history[1]["val_loss"].iloc[-1] - history[0]["val_loss"].iloc[-1]) < 0.05
