@@ -121,14 +121,14 @@ def inside(model, raw):
     (token ids for text). The model's own preprocessing layers encode ``raw``, so this works
     for loaded runs too.
     """
-    core = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    core = _core(model)
     x = keras.ops.convert_to_tensor(raw)
-    for layer in model.layers if core is not None else ():
+    for layer in model.layers if core is not model else ():  # the wrapper's preprocessing, up to the core
         if layer is core:
             break
         if not isinstance(layer, keras.layers.InputLayer):
             x = layer(x)
-    encoded, core = x, core or model
+    encoded = x
     mask, sequence, attention = None, None, None
     for layer in core.layers:
         if isinstance(layer, keras.layers.InputLayer) or isinstance(layer, keras.layers.Dropout):
@@ -140,14 +140,20 @@ def inside(model, raw):
             break
         if isinstance(layer, (keras.layers.Embedding, MissingValueMask)):
             mask = layer.compute_mask(x)
-        x = _every_step(layer, x, mask) if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) else layer(x)
         if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
-            sequence = x
+            x = sequence = _every_step(layer, x, mask)
+        else:
+            x = layer(x)
     if sequence is None:
         raise ConfigError("this model has no recurrent layer to look inside")
     sequence = keras.ops.convert_to_numpy(sequence)
     mask = keras.ops.convert_to_numpy(mask).astype(bool) if mask is not None else np.ones(sequence.shape[:2], bool)
     return attention, sequence, mask, keras.ops.convert_to_numpy(encoded)
+
+
+def _core(model):
+    """The classifier inside a model that ``adapter.wrap`` made (or ``model`` itself if it is one)."""
+    return next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
 
 
 def _every_step(layer, x, mask):
@@ -169,8 +175,7 @@ def _step_names(model, encoded, real):
     if vectorizers:
         vocabulary = vectorizers[0].get_vocabulary()
         return [str(vocabulary[i]) for i in encoded[real]]
-    core = next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
-    factor = next((layer.factor for layer in core.layers if isinstance(layer, StepAveraging)), 1)
+    factor = next((layer.factor for layer in _core(model).layers if isinstance(layer, StepAveraging)), 1)
     return [str(i * factor) for i in np.flatnonzero(real)]  # a model step averages `factor` input steps
 
 
