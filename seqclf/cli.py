@@ -1,4 +1,4 @@
-"""The ``seqclf`` command line: fit, evaluate, predict, info, archs, serve."""
+"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, info, archs, serve."""
 
 import logging
 import os
@@ -51,6 +51,9 @@ class Group(click.Group):
             sys.exit(130)
 
 
+from .data.readers import FORMATS  # noqa: E402  (after TensorFlow's quiet import)
+
+
 def _adapters():
     from .data.adapters import ADAPTERS
 
@@ -60,7 +63,7 @@ def _adapters():
 def data_options(command):
     """Options every command that reads a data file shares."""
     for decorator in reversed((
-        click.option("--format", "format", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz"]),
+        click.option("--format", "format", type=click.Choice(FORMATS),
                      help="File format [default: from the suffix]."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
         click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y, activity]."),
@@ -106,7 +109,7 @@ def main(quiet):
 
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, text or sensor.")
+@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, tokens, text, sensor or chars.")
 @click.option("--arch", default="bigru", show_default=True,
               help="Architecture: [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see `seqclf archs`.")
 @click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
@@ -115,8 +118,10 @@ def main(quiet):
 @click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
 @click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max", "attention"]), default="auto", show_default=True,
               help="How the steps become one vector (auto: mean for sensor series averaged down, else last).")
-@click.option("--task", type=click.Choice(["many-to-one", "many-to-many"]), default="many-to-one", show_default=True,
-              help="One label per sequence, or one per step (sensor data).")
+@click.option("--task", type=click.Choice(["many-to-one", "many-to-many", "tag", "next-char"]), default="many-to-one",
+              show_default=True, help="One label per sequence, or one per step (sensor data); tag: a tag per token "
+                                      "(CoNLL files, --kind tokens); next-char: a character language model "
+                                      "(--kind chars, default arch lstm).")
 @click.option("--epochs", type=int, help="Most epochs (early stopping may end sooner) [default: auto: 20, more on "
                                          "small data: at least 600 updates, at most 200 epochs].")
 @click.option("--patience", type=int, help="Epochs without a better validation loss before stopping "
@@ -126,9 +131,10 @@ def main(quiet):
 @click.option("--clipnorm", type=float, default=1.0, show_default=True,
               help="Scale the gradients down when their global norm exceeds this (against exploding gradients).")
 @click.option("--clipvalue", type=float, help="Clip each gradient component to [-V, V] instead of --clipnorm.")
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True,
-              help="Soften the training targets by this much (0 turns it off).")
-@click.option("--class-weight", type=click.Choice(["balanced", "none"]), default="balanced", show_default=True)
+@click.option("--label-smoothing", type=float, help="Soften the training targets by this much (0 turns it off) "
+                                                   "[default: auto: 0.1, 0 for next-char].")
+@click.option("--class-weight", type=click.Choice(["auto", "balanced", "none"]), default="auto", show_default=True,
+              help="auto: balanced (rarer classes weigh more), none for tags and next-char.")
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation file [default: split off the data].")
 @click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of the data for validation.")
@@ -153,10 +159,15 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
       seqclf fit --arch bilstm datasets/basic_motions_TRAIN.ts --test datasets/basic_motions_TEST.ts
       seqclf fit --task many-to-many --window 100 --stride 50 datasets/basic_motions_long_TRAIN.csv
       seqclf fit --arch lstm --window 20 --horizon 1 datasets/goog_daily.csv --walk-forward 4
+      seqclf fit --task tag --arch bilstm datasets/ud_english_sample.conllu
+      seqclf fit --task next-char datasets/tiny_shakespeare_sample.txt
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run
 
+    kind, settings["task"], arch_default = _task_kind(kind, settings["task"])
+    if arch_default and click.get_current_context().get_parameter_source("arch").name == "DEFAULT":
+        settings["arch"] = arch_default
     names = set(FitSettings.__dataclass_fields__)
     options = {k: settings.pop(k) for k in list(settings) if k not in names}
     data_settings = DataSettings(data=data, kind=kind, val=val, test=test, format=format, encoding=encoding,
@@ -166,6 +177,19 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
         verbose = 1 if sys.stdout.isatty() else 2
     run = fit_run(data_settings, fit_settings, out=out, name=name, verbose=verbose)
     click.echo(f"Run directory: {run}")
+
+
+def _task_kind(kind, task):
+    """``--task tag`` and ``next-char`` are per-step tasks of their own kind of data: ``(kind, task, arch default)``."""
+    from .errors import ConfigError
+
+    kinds = {"tag": ("tokens", None), "next-char": ("chars", "lstm")}
+    if task not in kinds:
+        return kind, task, None
+    wanted, arch = kinds[task]
+    if kind not in ("auto", wanted):
+        raise ConfigError(f"--task {task} trains on --kind {wanted} data, not {kind}")
+    return wanted, "many-to-many", arch
 
 
 @main.command()
@@ -191,6 +215,13 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
     for name, scores in metrics["per_class"].items():
         click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
                    f"f1 {scores['f1']:.3f}  support {scores['support']}")
+    if "entities" in metrics:
+        entities = metrics["entities"]
+        click.echo(f"entities  precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
+                   f"f1 {entities['f1']:.4f}  ({entities['support']} spans, {entities['scheme']})")
+    if "cross_entropy" in metrics:
+        loss = metrics["cross_entropy"]
+        click.echo(f"loss      {loss['nats_per_char']:.4f} nats/char ({loss['bits_per_char']:.4f} bits)")
     for line in _baseline_lines(metrics):
         click.echo(line)
     click.echo(f"Metrics written to {path}")
@@ -243,6 +274,27 @@ def predict(run_dir, data, texts, text_col, series_col, label_col, format, encod
         write_atomically(output, csv)
     else:
         click.echo(csv, nl=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--prime", required=True, help="The text to continue (characters the model knows).")
+@click.option("--length", type=click.IntRange(0), default=500, show_default=True, help="Characters to generate.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Below 1: safer, more repetitive text; above 1: more surprising.")
+@click.option("--seed", type=int, help="Random seed: the same seed gives the same text [default: a new one each time].")
+def generate(run_dir, prime, length, temperature, seed):
+    """Sample text from the character language model of RUN_DIR (trained with --task next-char).
+
+    Prints the prime followed by the generated characters.
+
+    \b
+    Example:
+      seqclf generate runs/shakespeare --prime "ROMEO:" --length 500 --temperature 0.8
+    """
+    from .estimators import load
+
+    click.echo(prime + load(run_dir).generate(prime, length, temperature, seed))
 
 
 @main.command()

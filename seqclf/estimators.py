@@ -13,23 +13,24 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .data.adapters import detect_adapter, get_adapter
-from .data.columns import label_strings
 from .errors import ConfigError, DataError
+from .rundir import load_model
 from .models.archs import get_architecture
 from .models.builders import build_classifier
-from .training import FitSettings, seed_everything, train
+from .training import AUTO_TRAINING, FitSettings, seed_everything, train
 
 PREDICT_BATCH = 256
 #: Constructor arguments that belong to the adapter of the chosen kind, not to the model.
 ADAPTER_PARAMS = ("text_col", "tokens", "max_tokens", "max_length", "embedding_dim",
                   "series_col", "time_col", "channels", "window", "stride", "window_label", "downsample",
-                  "date_col", "ticker_col", "features", "horizon", "threshold")
+                  "date_col", "ticker_col", "features", "horizon", "threshold", "tokens_col", "tag_col", "char_encoder")
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
@@ -42,7 +43,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     (for text: ``text_col``, ``label_col``, ``tokens``, ``max_tokens``, ``max_length``,
     ``embedding_dim``; for sensor data: ``series_col``, ``time_col``, ``channels``, ``window``,
     ``stride``, ``window_label``, ``downsample``; for stock prices: ``date_col``, ``ticker_col``,
-    ``features``, ``window``, ``horizon``, ``threshold``).
+    ``features``, ``window``, ``horizon``, ``threshold``; for tagged tokens: ``tokens_col``,
+    ``tag_col``, ``char_encoder``, ``max_tokens``, ``embedding_dim``; for the character
+    language model, ``kind="chars"``: ``max_length``, ``embedding_dim``). ``class_weight`` and
+    ``label_smoothing`` left at ``"auto"``/``None`` take the data kind's defaults.
 
     Attributes
     ----------
@@ -64,11 +68,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, arch="bigru", units=(64,), dropout=None, recurrent_dropout=0.0, pooling="auto",
                  task="many-to-one", epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0, clipvalue=None,
-                 class_weight="balanced", patience=None, label_smoothing=0.1, val_size=0.1, seed=0, verbose=0,
+                 class_weight="auto", patience=None, label_smoothing=None, val_size=0.1, seed=0, verbose=0,
                  kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
                  embedding_dim=64, series_col=None, time_col=None, channels=None, window=None, stride=None,
                  window_label="majority", downsample=None, date_col=None, ticker_col=None, features=None, horizon=1,
-                 threshold=0.0):
+                 threshold=0.0, tokens_col=None, tag_col=None, char_encoder="on"):
         self.arch = arch
         self.units = units
         self.dropout = dropout
@@ -105,6 +109,9 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.features = features
         self.horizon = horizon
         self.threshold = threshold
+        self.tokens_col = tokens_col
+        self.tag_col = tag_col
+        self.char_encoder = char_encoder
 
     def settings(self):
         """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
@@ -169,6 +176,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if get_architecture(settings.arch).attention:
             self.pooling_ = "attention"
         self.dropout_ = defaults["dropout"] if settings.dropout is None else settings.dropout
+        self.class_weight_ = (defaults.get("class_weight", AUTO_TRAINING["class_weight"])
+                              if settings.class_weight == "auto" else settings.class_weight)
+        self.label_smoothing_ = (defaults.get("label_smoothing", AUTO_TRAINING["label_smoothing"])
+                                 if settings.label_smoothing is None else settings.label_smoothing)
+        if adapter.kind == "chars" and get_architecture(settings.arch).bidirectional:
+            raise ConfigError(f"{settings.arch!r} reads the text backwards too, so it would see the character it must "
+                              f"predict; a language model needs one direction: lstm, gru, rnn, ...")
         core = build_classifier(
             settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=self.dropout_,
             recurrent_dropout=settings.recurrent_dropout, task=settings.task,
@@ -180,8 +194,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             core, adapter.encode(frame), adapter.targets(frame, source),
             adapter.encode(val_frame), adapter.targets(val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=settings.class_weight, patience=settings.patience,
-            label_smoothing=settings.label_smoothing, verbose=self.verbose, backup_dir=backup_dir,
+            clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
+            patience=settings.patience, label_smoothing=self.label_smoothing_, verbose=self.verbose, backup_dir=backup_dir,
         )
         self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
         if self.classes_.dtype.kind in "US":
@@ -191,7 +205,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.training_.history
         self.n_parameters_ = int(core.count_params())
         self.rows_ = {"train": len(frame), "val": len(val_frame)}
-        self.class_counts_ = label_strings(adapter.raw_labels(frame)).value_counts().to_dict()
+        self.class_counts_ = adapter.label_counts(frame)
         return self
 
     def predict_proba(self, X):
@@ -223,6 +237,19 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if attention is None:
             raise ConfigError(f"this model pools with {self.pooling_!r}, not attention; fit it with pooling='attention'")
         return [weights[real] for weights, real in zip(attention, mask)]
+
+    def generate(self, prime, length=500, temperature=1.0, seed=None):
+        """Sample ``length`` characters that continue ``prime``, from a character language model (``kind="chars"``).
+
+        See :func:`seqclf.generate.sample`; the same ``seed`` gives the same text.
+        """
+        from .generate import sample
+
+        check_is_fitted(self, "model_")
+        if self.adapter_.kind != "chars":
+            raise ConfigError(f"generate needs a character language model (kind='chars'); this is a "
+                              f"{self.adapter_.kind} model")
+        return sample(self.model_, list(self.adapter_.classes_), prime, length, temperature, seed, self.adapter_.length)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy: per sequence, or per real (unpadded) step for many-to-many."""
@@ -326,7 +353,10 @@ def load(path):
 
 def predict_proba(model, adapter, frame):
     """Class probabilities of a fitted ``model`` for the rows of ``frame``, in batches."""
-    return model.predict(adapter.raw_inputs(frame), batch_size=PREDICT_BATCH, verbose=0)
+    inputs = adapter.raw_inputs(frame)
+    if inputs.dtype == object and inputs.ndim > 1:  # Keras reads 1-D arrays of strings only; tensors of any rank
+        inputs = tf.constant(inputs.astype(str))
+    return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
 
 
 def _as_frame(X, y, text_col, label_col):
@@ -395,7 +425,7 @@ def _model_from_bytes(data):
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "model.keras"
         path.write_bytes(data)
-        return keras.saving.load_model(path, safe_mode=True)
+        return load_model(path)
 
 
 def _read_history(run_dir):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime
@@ -124,9 +125,45 @@ def read_config(path):
     return json.loads((check_run_dir(path) / CONFIG).read_text(encoding="utf-8"))
 
 
+#: How ``labels.txt`` writes the characters that would break its one-name-per-line layout.
+ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def write_labels(path, classes):
+    r"""Write class names to ``labels.txt``, one per line; a backslash, newline, carriage return or tab is escaped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as run:
+    ...     write_labels(run, ["pos", "\n", " ", "a\\b"])
+    ...     read_labels(run)
+    ['pos', '\n', ' ', 'a\\b']
+    """
+    table = str.maketrans(ESCAPES)
+    (Path(path) / LABELS).write_text("".join(f"{name.translate(table)}\n" for name in classes), encoding="utf-8")
+
+
 def read_labels(path):
     """Class names in output order, from ``labels.txt``."""
-    return (Path(path) / LABELS).read_text(encoding="utf-8").splitlines()
+    unescape = {code: char for char, code in ESCAPES.items()}
+    lines = (Path(path) / LABELS).read_text(encoding="utf-8").split("\n")[:-1]
+    return [re.sub(r"\\.", lambda m: unescape.get(m.group(), m.group()), line) for line in lines]
+
+
+def load_model(path):
+    """Load a ``.keras`` model with Keras' safe mode on: only registered classes, no Python code from the file.
+
+    A file that needs code to load (a ``Lambda`` layer, an unknown class) or is damaged is a
+    :class:`RunDirectoryError`, not whatever Keras raised.
+    """
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError, TypeError, KeyError, zipfile errors, ...
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunDirectoryError(f"{path} cannot be loaded safely: {message[:300]}") from None
 
 
 def write_atomically(path, text):

@@ -28,8 +28,8 @@ from .errors import ConfigError, DataError
 from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
                          plot_step_labels)
 from .export import export_saved_model
-from .rundir import (CONFIG, LABELS, METRICS, MODEL, building, claimed, default_run_dir, read_config, read_labels,
-                     write_json)
+from .rundir import (CONFIG, METRICS, MODEL, building, claimed, default_run_dir, load_model, read_config, read_labels,
+                     write_json, write_labels)
 from .training import FitSettings
 
 log = logging.getLogger(__name__)
@@ -208,12 +208,14 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
         "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
                   "pooling": getattr(estimator, "pooling_", settings.pooling),
-                  "dropout": getattr(estimator, "dropout_", settings.dropout)},
+                  "dropout": getattr(estimator, "dropout_", settings.dropout),
+                  "class_weight": getattr(estimator, "class_weight_", settings.class_weight),
+                  "label_smoothing": getattr(estimator, "label_smoothing_", settings.label_smoothing)},
         "versions": _versions(),
     }
     with building(out) as partial:
         model.save(partial / MODEL)
-        (partial / LABELS).write_text("".join(f"{c}\n" for c in adapter.classes_), encoding="utf-8")
+        write_labels(partial, adapter.classes_)
         export_saved_model(model, adapter.classes_, adapter.serving_spec(), partial / "export" / name / "1")
         if estimator.history_:
             pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
@@ -223,10 +225,11 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
             per_step = test_probabilities.ndim == 3
             plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png",
                                   title="test confusion matrix, per step" if per_step else "test confusion matrix")
-            table = _prediction_table(adapter, test_frame, test_probabilities, with_truth=True)
-            table.to_csv(partial / "test_predictions.csv", index=False)
-            if per_step:
-                _plot_first_series(table, adapter.classes_, partial / "step_labels.png")
+            if adapter.step_table or not per_step:
+                table = _prediction_table(adapter, test_frame, test_probabilities, with_truth=True)
+                table.to_csv(partial / "test_predictions.csv", index=False)
+                if per_step:
+                    _plot_first_series(table, adapter.classes_, partial / "step_labels.png")
             if hasattr(adapter, "strategy_curves"):
                 plot_growth(adapter.strategy_curves(test_frame, test_probabilities), partial / "strategy.png",
                             title="test period: buy and hold against long/flat on 'up' calls (mean over instruments)")
@@ -248,7 +251,7 @@ def _estimator_params(settings, data, verbose):
 def load_run(run_dir):
     """Load what a run wrote: ``(model, adapter, config)``; ``adapter.classes_`` are the class names."""
     config = read_config(run_dir)
-    model = keras.saving.load_model(Path(run_dir) / MODEL, safe_mode=True)
+    model = load_model(Path(run_dir) / MODEL)
     adapter = get_adapter(config["kind"])(**config["adapter"])
     adapter.classes_ = read_labels(run_dir)
     adapter.restore(config["data_summary"])
@@ -331,7 +334,7 @@ def _evaluate(adapter, frame, probabilities, source):
     if y_true.ndim == 2:
         real = y_true >= 0
         y_true, y_pred = y_true[real], y_pred[real]
-    return classification_metrics(y_true, y_pred, adapter.classes_)
+    return {**classification_metrics(y_true, y_pred, adapter.classes_), **adapter.extra_metrics(frame, probabilities)}
 
 
 def _prediction_table(adapter, frame, probabilities, with_truth=False):
@@ -343,6 +346,8 @@ def _prediction_table(adapter, frame, probabilities, with_truth=False):
         steps = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.zeros(0, "int64")
         table = table.iloc[rows].reset_index(drop=True)
         table["step"] = table.get("start", 0) + steps
+        for name, values in adapter.step_columns(frame).items():
+            table[name] = values
         probabilities = probabilities[rows, steps]
     if with_truth:
         table["true_label"] = label_strings(adapter.raw_labels(frame)).to_numpy()

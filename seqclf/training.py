@@ -15,7 +15,9 @@ from .errors import ConfigError, TrainingError
 from .models.builders import check_builder_settings
 
 log = logging.getLogger(__name__)
-CLASS_WEIGHTS = ("balanced", "none")
+CLASS_WEIGHTS = ("auto", "balanced", "none")
+#: What ``auto`` means for class weights and label smoothing unless the adapter says otherwise.
+AUTO_TRAINING = {"class_weight": "balanced", "label_smoothing": 0.1}
 MIN_UPDATES = 600
 MAX_AUTO_EPOCHS = 200
 
@@ -47,9 +49,9 @@ class FitSettings:
     learning_rate: float = 1e-3
     clipnorm: float = 1.0
     clipvalue: float = None
-    class_weight: str = "balanced"
+    class_weight: str = "auto"
     patience: int = None
-    label_smoothing: float = 0.1
+    label_smoothing: float = None
     val_size: float = 0.1
     test_size: float = 0.1
     seed: int = 0
@@ -74,6 +76,8 @@ def seed_everything(seed):
 
 def class_weights(y, n_classes, mode):
     """``{class index: weight}`` for ``mode="balanced"``, ``None`` for ``"none"``."""
+    if mode not in ("balanced", "none"):
+        raise ConfigError(f"class weights {mode!r} must be resolved to 'balanced' or 'none' before training")
     if mode == "none":
         return None
     present = np.unique(y)
@@ -127,7 +131,7 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
             raise ConfigError(f"The '{name}' parameter must be > 0. Got {value!r} instead.")
     if class_weight not in CLASS_WEIGHTS:
         raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {class_weight!r} instead.")
-    if not 0.0 <= label_smoothing < 1.0:
+    if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"The 'label_smoothing' parameter must be in [0, 1). Got {label_smoothing!r} instead.")
 
 
@@ -163,26 +167,27 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     """
     check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
                             clipvalue)
-    budget = training_budget(len(x_train), epochs, batch_size, patience)
+    budget = training_budget(len(y_train), epochs, batch_size, patience)
     epochs, batch_size, patience = budget["epochs"], budget["batch_size"], budget["patience"]
     n_classes = model.output_shape[-1]
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **(
             {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm})),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-        metrics=["accuracy"],
+        metrics=[StepAccuracy() if np.ndim(y_train) == 2 else "accuracy"],
     )
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
                                             start_from_epoch=budget["warmup"])
     history = keras.callbacks.History()
     weights = class_weights(y_train[y_train >= 0], n_classes, class_weight)
-    fit_data = {"x": x_train, "y": _one_hot(y_train, n_classes)}
-    validation = (x_val, _one_hot(y_val, n_classes))
     if np.ndim(y_train) == 2:  # one label per step; -1 marks padding, which weighs nothing
-        fit_data["sample_weight"] = _step_weights(y_train, weights, n_classes)
-        validation += (_step_weights(y_val, None, n_classes),)
+        seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
+        fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed)}
+        validation = LengthBuckets(x_val, y_val, n_classes, batch_size)
+        batch_size = None  # the buckets make the batches
     else:
-        fit_data["class_weight"] = weights
+        fit_data = {"x": x_train, "y": _one_hot(y_train, n_classes), "class_weight": weights}
+        validation = (x_val, _one_hot(y_val, n_classes))
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [stopper, history, guard]
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
@@ -216,6 +221,85 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         seconds=seconds,
         budget=budget,
     )
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class StepAccuracy(keras.metrics.Metric):
+    """Accuracy over the real steps of per-step targets, whose padding is a row of zeros.
+
+    Keras' ``accuracy`` would count padded steps too (their weight of 0 reaches the loss only).
+    """
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+        self.steps = self.add_variable(shape=(), initializer="zeros", name="steps")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        real = keras.ops.cast(keras.ops.sum(y_true, axis=-1) > 0, "float32")
+        hit = keras.ops.cast(keras.ops.argmax(y_true, axis=-1) == keras.ops.argmax(y_pred, axis=-1), "float32")
+        self.hits.assign_add(keras.ops.sum(hit * real))
+        self.steps.assign_add(keras.ops.sum(real))
+
+    def result(self):
+        return self.hits / keras.ops.maximum(self.steps, 1.0)
+
+    def reset_state(self):
+        self.hits.assign(0.0)
+        self.steps.assign(0.0)
+
+
+class LengthBuckets(keras.utils.PyDataset):
+    """Batches of per-step examples of about the same length, each cut to its longest real step.
+
+    Sequences of very different lengths (sentences of 3 to 150 tokens) padded to the longest
+    one in the data would spend most of the recurrent steps on padding; here a batch only runs
+    as many steps as its longest member. With a ``seed``, each epoch shuffles the examples,
+    sorts them by length within pools of ``POOL`` batches and shuffles the batch order, so batches
+    still differ from epoch to epoch; without one (validation), the order is fixed.
+
+    ``x`` is an array ``(n, T, ...)`` or a list of them (several inputs); ``y`` holds class
+    indices ``(n, T)`` with -1 on padding, which gets weight 0; ``weights`` maps class index to
+    weight (``None``: 1).
+    """
+
+    POOL = 50
+
+    def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None):
+        super().__init__()
+        self.x, self.several = (x, True) if isinstance(x, (list, tuple)) else ([x], False)
+        self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
+        real = y >= 0
+        self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+        self.rng = None if seed is None else np.random.default_rng(seed)
+        self._plan()
+
+    def _plan(self):
+        n, size = len(self.y), self.batch_size
+        order = self.rng.permutation(n) if self.rng is not None else np.arange(n)
+        pool = self.POOL * size if self.rng is not None else n
+        batches = []
+        for start in range(0, n, pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        if self.rng is not None:
+            self.rng.shuffle(batches)
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, number):
+        index = self.batches[number]
+        width = int(self.lengths[index].max())
+        x = [array[index, :width] for array in self.x]
+        y = self.y[index, :width]
+        return (tuple(x) if self.several else x[0]), _one_hot(y, self.n_classes), _step_weights(y, self.weights, self.n_classes)
+
+    def on_epoch_end(self):
+        if self.rng is not None:
+            self._plan()
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
@@ -319,7 +403,9 @@ def _best_epoch(losses, warmup):
 
 
 def _one_hot(y, n_classes):
-    return keras.utils.to_categorical(np.maximum(y, 0), n_classes).astype("float32")
+    """One-hot targets; padding (-1) as a row of zeros. (Keras' ``to_categorical`` would drop a last axis of
+    length 1: a batch of one-step sequences.)"""
+    return np.eye(n_classes, dtype="float32")[np.maximum(y, 0)] * (np.asarray(y) >= 0)[..., None]
 
 
 def _step_weights(y, weights, n_classes):

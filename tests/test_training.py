@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from seqclf import training
+from seqclf.training import LengthBuckets, StepAccuracy
 from seqclf.errors import ConfigError
 from seqclf.models.builders import build_classifier
 from seqclf.runs import DataSettings, fit_run
@@ -110,3 +111,33 @@ def test_a_loss_that_is_nan_from_the_start_is_one_clear_error():
     with pytest.raises(TrainingError, match=r"NaN or infinite in epoch 2 \(batch 1\), before any epoch ended with a "
                                             r"finite loss.*--learning-rate 0.001"):
         training.train(model, x, y, x[:8], y[:8], epochs=3, batch_size=32, verbose=0)
+
+
+def test_length_buckets_cover_every_example_once_and_cut_batches_to_their_longest():
+    lengths = np.array([3, 9, 1, 5, 9, 2, 7, 4, 6, 8] * 10)
+    y = np.full((len(lengths), 9), -1)
+    for i, n in enumerate(lengths):
+        y[i, :n] = i % 3
+    x = [np.arange(len(lengths) * 9).reshape(-1, 9), np.zeros((len(lengths), 9, 4))]
+    buckets = LengthBuckets(x, y, n_classes=3, batch_size=8, weights={0: 1.0, 1: 2.0, 2: 1.0}, seed=0)
+    for epoch in range(2):
+        seen = []
+        for number in range(len(buckets)):
+            (ids, chars), targets, weights = buckets[number]
+            rows = ids[:, 0] // 9
+            seen += rows.tolist()
+            assert ids.shape[1] == chars.shape[1] == targets.shape[1] == lengths[rows].max()
+            assert ((weights > 0) == (np.arange(ids.shape[1]) < lengths[rows][:, None])).all()  # padding weighs 0
+            assert set(weights[weights > 0].tolist()) <= {1.0, 2.0} and (targets.sum(axis=-1) == (weights > 0)).all()
+        assert sorted(seen) == list(range(len(lengths)))
+        buckets.on_epoch_end()
+    widths = [buckets[n][0][0].shape[1] for n in range(len(buckets))]
+    assert np.mean(widths) < 9  # sorted pools: most batches shorter than the longest example
+
+
+def test_step_accuracy_leaves_padding_out():
+    metric = StepAccuracy()
+    y_true = np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])  # two real steps, then padding
+    y_pred = np.array([[[0.9, 0.1], [0.8, 0.2], [0.9, 0.1]]])  # right, wrong, (padding)
+    metric.update_state(y_true, y_pred)
+    assert float(metric.result()) == 0.5

@@ -72,6 +72,7 @@ class Adapter:
     description = ""
     options = ()
     tasks = ("many-to-one",)
+    step_table = True  # per-step models: test_predictions.csv gets a row per step
 
     def __init__(self, label_col=None, task="many-to-one"):
         self.label_col = label_col
@@ -105,12 +106,24 @@ class Adapter:
         return self
 
     def model_defaults(self):
-        """What ``--pooling auto`` and ``--dropout auto`` mean for this kind of data (text: measured on MR)."""
+        """What ``auto`` means for ``pooling``, ``dropout``, ``class_weight`` and ``label_smoothing`` here.
+
+        Keys left out take the defaults of :data:`~seqclf.training.AUTO_TRAINING` (balanced class
+        weights, label smoothing 0.1). Text: measured on MR.
+        """
         return {"pooling": "last", "dropout": 0.5}
 
     def raw_labels(self, frame):
         """The labels of ``frame`` as given: one per row (adapters with per-step labels flatten them)."""
         return frame[self.label_col]
+
+    def step_columns(self, frame):
+        """Extra columns of per-step prediction tables (the token tagger adds each step's token); none by default."""
+        return {}
+
+    def label_counts(self, frame):
+        """How often each class occurs in ``frame``: ``{class name: count}``."""
+        return label_strings(self.raw_labels(frame)).value_counts().to_dict()
 
     def split_labels(self, frame):
         """One label string per row, for stratified splits."""
@@ -128,6 +141,11 @@ class Adapter:
         """Extra test results beside the metrics (the stock adapter adds baselines); none by default."""
         return {}
 
+    def extra_metrics(self, frame, probabilities):
+        """Measures beside accuracy and F1 in every evaluation (validation, test, ``seqclf evaluate``): entity
+        scores for BIO tags, cross-entropy for a language model; none by default."""
+        return {}
+
     def index(self, frame):
         """What identifies each row in prediction tables: the ``id`` column, else the row number from 1."""
         ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(1, len(frame) + 1)
@@ -135,7 +153,15 @@ class Adapter:
 
     def check_classes(self, frame, source):
         """The class names of ``frame``; fewer than two is an error."""
-        classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(self.raw_labels(frame).to_numpy())))))
+        labels = self.raw_labels(frame)
+        try:
+            classes = list(dict.fromkeys(label_strings(pd.Series(np.unique(labels.to_numpy())))))
+        except TypeError:  # lists, or numbers mixed with strings: no order, no class names
+            kinds = ", ".join(sorted({type(v).__name__ for v in labels}))
+            raise DataError(f"{source}: the labels in column {self.label_col!r} mix kinds of values ({kinds}); "
+                            f"give every label as a string or every label as a number") from None
+        if not classes:
+            raise DataError(f"{source} has no labels in column {self.label_col!r}")
         if len(classes) < 2:
             raise DataError(
                 f"{source} has only one class ({classes[0]!r}) in column {self.label_col!r}; "

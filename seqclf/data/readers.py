@@ -1,5 +1,6 @@
 """Read tables from CSV, TSV, Parquet, JSON Lines and plain-text files (or standard input),
-and sensor series from UCR/UEA ``.ts`` and NumPy ``.npz`` files.
+sensor series from UCR/UEA ``.ts`` and NumPy ``.npz`` files, and tagged sentences from
+CoNLL-U and CoNLL column files.
 
 Every reader returns a :class:`pandas.DataFrame`. Problems with the file itself (missing,
 empty, wrong encoding, malformed rows) raise :class:`~seqclf.errors.DataError` naming the file
@@ -14,6 +15,13 @@ The ``ts`` and ``npz`` readers return a *nested sequence frame*: one row per ser
   ``y`` has shape ``(n_samples, n_timesteps)``, a 1-D array of per-step labels per cell;
 
 and ``frame.attrs["channels"] == ["channel_1", ..., "channel_C"]``.
+
+The ``conllu`` and ``conll`` readers return a *sentence frame*: one row per sentence with ``id``
+(the ``# sent_id`` comment, else the sentence number from 1) and one list per column:
+``tokens`` and, for CoNLL-U, ``lemma``, ``upos``, ``xpos``, ``feats``, ``head``, ``deprel``,
+``deps``, ``misc`` (multiword-token ranges and empty nodes are left out; ``_`` is kept as
+given); for CoNLL column files, whose token is first and tag last, ``tags`` and any columns
+between as ``column_2``, ``column_3``, ...
 """
 
 import io
@@ -38,8 +46,14 @@ SUFFIX_FORMATS = {
     ".txt": "lines",
     ".ts": "ts",
     ".npz": "npz",
+    ".conllu": "conllu",
+    ".conll": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
 }
-FORMATS = ("csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz", "conllu", "conll")
+CONLLU_FIELDS = ("id", "tokens", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
+DOCSTART = "-DOCSTART-"
 STDIN = "-"
 
 
@@ -340,10 +354,78 @@ def _read_npz(raw, path):
     return _nested_frame(list(X), labels, X.shape[2])
 
 
+def _read_conllu(text, path):
+    def parse(fields, number):
+        if len(fields) != len(CONLLU_FIELDS):
+            raise DataError(f"{_name(path)} line {number} has {len(fields)} tab-separated columns; CoNLL-U token "
+                            f"lines have {len(CONLLU_FIELDS)} (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC)")
+        if "-" in fields[0] or "." in fields[0]:  # a multiword token's range or an empty node: not a token
+            return None
+        return fields[1:]
+    return _sentence_frame(_sentences(text, path, lambda line: line.rstrip("\r").split("\t"), parse),
+                           CONLLU_FIELDS[1:])
+
+
+def _read_conll(text, path):
+    width = {}
+
+    def parse(fields, number):
+        if fields[0] == DOCSTART:
+            return None
+        width.setdefault("columns", (len(fields), number))
+        expected, first = width["columns"]
+        if len(fields) != expected:
+            raise DataError(f"{_name(path)} line {number} has {len(fields)} columns but line {first} has {expected}; "
+                            f"every token line needs the same columns (token first, tag last)")
+        return fields
+    sentences = _sentences(text, path, str.split, parse)
+    n_columns = width.get("columns", (1,))[0]
+    names = ["tokens"] + [f"column_{k}" for k in range(2, n_columns)] + (["tags"] if n_columns > 1 else [])
+    return _sentence_frame(sentences, names)
+
+
+def _sentences(text, path, split, parse):
+    """``[(sent_id, [fields, ...]), ...]`` from blank-line separated blocks; ``#`` lines are comments."""
+    sentences, rows, sent_id, started = [], [], None, None
+    for number, line in enumerate(text.split("\n") + [""], start=1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            key, _, value = stripped[1:].partition("=")
+            if key.strip() == "sent_id":
+                sent_id = value.strip()
+            started = started or number
+            continue
+        if not stripped:
+            if rows:
+                sentences.append((sent_id, rows))
+            elif sent_id is not None:
+                raise DataError(f"{_name(path)} line {started}: sentence {sent_id!r} has no tokens; "
+                                f"remove it or add its token lines")
+            rows, sent_id, started = [], None, None
+            continue
+        fields = parse(split(line), number)
+        if fields is not None:
+            rows.append(fields)
+            started = started or number
+    if not sentences:
+        raise DataError(f"{_name(path)} has no sentences: token lines, with a blank line after each sentence")
+    return sentences
+
+
+def _sentence_frame(sentences, names):
+    ids = [sent_id if sent_id is not None else str(number) for number, (sent_id, _) in enumerate(sentences, 1)]
+    columns = {"id": ids}
+    for k, name in enumerate(names):
+        columns[name] = [[fields[k] for fields in rows] for _, rows in sentences]
+    return pd.DataFrame(columns)
+
+
 _TEXT_READERS = {
     "csv": lambda text, path: _read_delimited(text, path, ","),
     "tsv": lambda text, path: _read_delimited(text, path, "\t"),
     "jsonl": _read_jsonl,
     "lines": _read_lines,
     "ts": _read_ts,
+    "conllu": _read_conllu,
+    "conll": _read_conll,
 }

@@ -9,15 +9,15 @@ import keras
 
 from ..errors import ConfigError
 from .archs import get_architecture
-from .layers import POOLING_MODES, AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
+from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 TASKS = ("many-to-one", "many-to-many")
 
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
-                     task="many-to-one", vocab_size=None, embedding_dim=128, n_features=None, downsample=1,
-                     name="classifier"):
+                     task="many-to-one", vocab_size=None, embedding_dim=128, char_vocab_size=None, max_chars=None,
+                     n_features=None, downsample=1, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
@@ -43,6 +43,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         ``(n_samples, n_timesteps, n_classes)`` on top of layers that all return sequences.
     vocab_size, embedding_dim : int, optional
         For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero``.
+    char_vocab_size, max_chars : int, optional
+        With token input, a second input of character ids ``(n_samples, n_timesteps, max_chars)``
+        read by a :class:`~seqclf.models.layers.CharacterEncoder`, concatenated to the word embedding.
     n_features : int, optional
         For float input ``(n_samples, n_timesteps, n_features)`` instead of tokens; NaN marks
         missing values, and steps with no value (padding) are masked.
@@ -70,6 +73,10 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     if vocab_size is not None:
         inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
         x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+        if char_vocab_size:
+            chars = keras.Input(shape=(None, max_chars), dtype="int64", name="char_ids")
+            x = keras.layers.Concatenate(name="word_features")([x, CharacterEncoder(char_vocab_size, name="characters")(chars)])
+            inputs = [inputs, chars]
     else:
         inputs = keras.Input(shape=(None, n_features), name="features")
         x = inputs

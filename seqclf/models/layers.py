@@ -245,3 +245,52 @@ class PriceFeatures(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "columns": self.columns, "features": self.features,
                 "volatility_steps": self.volatility_steps}
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class CharacterEncoder(keras.layers.Layer):
+    """One vector per word from its characters: embedding, convolution over the characters, maximum.
+
+    Input: character ids ``(n_samples, n_words, n_chars)``, 0 for padding. Output:
+    ``(n_samples, n_words, filters)``; a word with no characters is padding and is masked, so
+    concatenated with a masked word embedding the padding stays masked. Unseen words get
+    features from their spelling (a convolutional character encoder as in Ma and Hovy, 2016).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> encoder = CharacterEncoder(vocab_size=10, filters=4)
+    >>> ids = np.array([[[2, 3, 0], [0, 0, 0]]])
+    >>> tuple(encoder(ids).shape), encoder.compute_mask(ids).numpy().tolist()
+    ((1, 2, 4), [[True, False]])
+    """
+
+    def __init__(self, vocab_size, embedding_dim=16, filters=32, width=3, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.embedding_dim, self.filters, self.width = vocab_size, embedding_dim, filters, width
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="char_embedding")
+        self.convolution = keras.layers.Conv1D(filters, width, padding="same", activation="tanh", name="char_convolution")
+
+    def build(self, input_shape):
+        n_chars = input_shape[-1]
+        self.embedding.build((None, n_chars))
+        self.convolution.build((None, n_chars, self.embedding_dim))
+
+    def call(self, char_ids):
+        shape = ops.shape(char_ids)
+        flat = ops.reshape(char_ids, (-1, shape[-1]))
+        features = self.convolution(self.embedding(flat))
+        real = ops.expand_dims(flat > 0, -1)
+        strongest = ops.max(ops.where(real, features, -2.0), axis=1)  # tanh > -2: padding characters never win
+        strongest = ops.where(ops.any(real, axis=1), strongest, 0.0)
+        return ops.reshape(strongest, (shape[0], shape[1], self.filters))
+
+    def compute_mask(self, char_ids, mask=None):
+        return ops.any(char_ids > 0, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
+                "filters": self.filters, "width": self.width}

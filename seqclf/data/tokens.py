@@ -1,0 +1,304 @@
+"""The token-tagging adapter: sentences as lists of tokens, a tag per token (part of speech, entities, chunks).
+
+Input is a *sentence frame*, one row per sentence: what the CoNLL-U and CoNLL readers give,
+or any table with a token-list and a tag-list column (lists in Parquet and JSON Lines; in CSV
+a JSON array or whitespace-separated tokens per cell). Tokens are kept as given: the model
+looks words up lowercased and reads each word's characters with their case, so a word never
+seen in training still gets features from its spelling.
+
+The exported model takes a batch of token lists padded with ``""`` (``(n_sentences,
+n_tokens)`` strings; the server pads ragged lists itself) and returns a tag per token.
+"""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import keras
+
+from ..errors import ConfigError, DataError
+from ..models.string_layers import PADDING, TokenLookup
+from .adapters import Adapter, AdapterOption, encode_labels, register_adapter
+from .columns import find_column
+
+TOKEN_NAMES = ("tokens", "words", "form", "token")
+TAG_NAMES = ("upos", "tags", "tag", "ner_tags", "pos_tags", "ner", "pos", "labels", "label")
+MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
+DEFAULT_MAX_TOKENS = 20_000
+MIN_WORD_COUNT = 2
+MIN_VOCABULARY = 100
+MAX_CHARACTERS = 500
+MAX_CHARS = 20  # characters of a word the character encoder reads
+RESERVED = 2  # padding and unknown
+BATCH = 1024
+ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
+
+
+@register_adapter
+class TokenTaggingAdapter(Adapter):
+    """Sentences of tokens with a tag per token; ``seqclf fit --task tag``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"tokens": [["The", "cat"], ["Dogs", "bark", "."]],
+    ...                       "upos": [["DET", "NOUN"], ["NOUN", "VERB", "PUNCT"]]})
+    >>> adapter = TokenTaggingAdapter()
+    >>> examples = adapter.prepare(frame, "example")
+    >>> adapter.tokens_col, adapter.label_col, adapter.lengths(examples).tolist()
+    ('tokens', 'upos', [2, 3])
+    """
+
+    kind = "tokens"
+    description = "token lists with a tag per token: CoNLL-U, CoNLL columns, tables of token and tag lists"
+    tasks = ("many-to-many",)
+    options = (
+        AdapterOption("tokens_col", "Column of token lists [auto: tokens, words, form, token; else the one list column]."),
+        AdapterOption("tag_col", "Column of tag lists [auto: upos, tags, tag, ner_tags, pos_tags, ner, pos, labels]."),
+        AdapterOption("char_encoder", "Read each word's characters too, so unseen words get features from their "
+                                      "spelling.", default="on", choices=("on", "off")),
+        AdapterOption("max_tokens", "Vocabulary size incl. padding and OOV [auto from training split].", type=int),
+        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=64),
+    )
+
+    def __init__(self, label_col=None, tokens_col=None, tag_col=None, char_encoder="on", max_tokens=None,
+                 embedding_dim=64, task="many-to-many"):
+        super().__init__(label_col, task)
+        self.tokens_col = tokens_col
+        self.tag_col = tag_col
+        self.char_encoder = char_encoder
+        self.max_tokens = max_tokens
+        self.embedding_dim = embedding_dim
+        if char_encoder not in ("on", "off"):
+            raise ConfigError(f"The 'char_encoder' parameter must be 'on' or 'off'. Got {char_encoder!r} instead.")
+
+    @classmethod
+    def detect(cls, frame):
+        """Token data: a column of string lists, or token and tag columns by name; never a table with a
+        column of number arrays (sensor series, whose per-step labels are string lists too)."""
+        if any(_numeric_arrays(frame[column]) for column in frame.columns):
+            return False
+        return bool(_list_columns(frame)) or (
+            find_column(frame, None, TOKEN_NAMES, "", "", "") is not None
+            and find_column(frame, None, TAG_NAMES[:-2], "", "", "") is not None)
+
+    def prepare(self, frame, source, labeled=True):
+        """Check ``frame``; return it with token (and tag) lists, one row per sentence."""
+        self.tokens_col = (find_column(frame, self.tokens_col, TOKEN_NAMES, "tokens", "--tokens-col", source)
+                           or _only_list_column(frame, source))
+        tokens = _lists(frame[self.tokens_col], source, self.tokens_col)
+        lengths = tokens.map(len)
+        if (lengths == 0).any():
+            raise DataError(f"{source} has an empty sentence (sentence {_ids(frame, lengths == 0)}); "
+                            f"remove it or give it tokens")
+        empty = tokens.map(lambda t: PADDING in t)
+        if empty.any():
+            raise DataError(f"{source} has an empty token in sentence {_ids(frame, empty)}; tokens need at least "
+                            f"one character")
+        frame = frame.assign(**{self.tokens_col: tokens})
+        if labeled:
+            self.label_col = self._tag_column(frame, source)
+            tags = _lists(frame[self.label_col], source, self.label_col)
+            mismatch = tags.map(len) != lengths
+            if mismatch.any():
+                first = int(np.argmax(mismatch.to_numpy()))
+                raise DataError(f"{source}: sentence {_ids(frame, mismatch)} has {lengths.iloc[first]} tokens but "
+                                f"{len(tags.iloc[first])} tags in column {self.label_col!r}; give one tag per token")
+            missing = tags.map(lambda t: any(tag in MISSING_TAGS for tag in t))
+            if missing.any():
+                raise DataError(f"{source} has tokens without a tag in column {self.label_col!r} (sentence "
+                                f"{_ids(frame, missing)}); every token needs its tag to train or evaluate "
+                                f"(or choose another column with --tag-col)")
+            frame = frame.assign(**{self.label_col: tags})
+        return frame.reset_index(drop=True)
+
+    def _tag_column(self, frame, source):
+        given = self.tag_col or self.label_col
+        column = find_column(frame, given, TAG_NAMES, "tag", "--tag-col", source)
+        if column is None:
+            others = [c for c in _list_columns(frame) if c != self.tokens_col]
+            if len(others) != 1:
+                raise DataError(f"could not find the tag column in {source} (its columns: {', '.join(frame.columns)}); "
+                                f"name it one of {', '.join(TAG_NAMES)} or pass --tag-col NAME")
+            column = others[0]
+        return column
+
+    def raw_labels(self, frame):
+        return pd.Series([tag for tags in frame[self.label_col] for tag in tags], dtype=object)
+
+    def split(self, frame, size, seed, source, part):
+        """Sentences held out at random (each has many tags, so there is no one class to stratify by)."""
+        if len(frame) < 3:
+            raise DataError(f"{source} has {len(frame)} sentences; splitting off a {part} set needs at least 3 "
+                            f"(or pass --{part} FILE)")
+        held = frame.sample(n=max(1, int(round(size * len(frame)))), random_state=seed)
+        return frame.drop(held.index), held
+
+    def lengths(self, frame):
+        """Tokens per sentence."""
+        return frame[self.tokens_col].map(len).to_numpy()
+
+    def step_columns(self, frame):
+        """The token at each step, for per-token prediction tables."""
+        return {"token": np.concatenate(frame[self.tokens_col].to_numpy())}
+
+    def targets(self, frame, source):
+        flat = encode_labels(self.raw_labels(frame), self.classes_, source)
+        lengths = self.lengths(frame)
+        y = np.full((len(frame), lengths.max(initial=1)), -1, dtype="int64")
+        y[np.arange(y.shape[1]) < lengths[:, None]] = flat
+        return y
+
+    def fit(self, train, source):
+        """Learn the tags, the word vocabulary (lowercased) and the characters from the training split."""
+        self.fit_labels(train, source)
+        words = Counter(token.lower() for tokens in train[self.tokens_col] for token in tokens)
+        vocabulary = [w for w, _ in words.most_common()]
+        frequent = [w for w, c in words.most_common() if c >= MIN_WORD_COUNT]
+        if self.max_tokens is None and len(frequent) >= MIN_VOCABULARY:
+            vocabulary = frequent  # words seen once stay unknown, so the unknown-word vector is trained too
+        self.words_ = vocabulary[: (self.max_tokens or DEFAULT_MAX_TOKENS) - RESERVED]
+        characters = Counter(c for tokens in train[self.tokens_col] for token in tokens for c in token)
+        self.characters_ = [c for c, _ in characters.most_common(MAX_CHARACTERS)]
+        lengths = self.lengths(train)
+        self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
+        self.lookup_ = TokenLookup(self.words_, self.characters_, MAX_CHARS, name="token_lookup")
+        return self
+
+    def raw_inputs(self, frame):
+        """Token strings ``(n_sentences, longest sentence)``, padded with ``""``."""
+        lengths = self.lengths(frame)
+        padded = np.full((len(frame), lengths.max(initial=1)), PADDING, dtype=object)
+        padded[np.arange(padded.shape[1]) < lengths[:, None]] = np.concatenate(frame[self.tokens_col].to_numpy())
+        return padded
+
+    def encode(self, frame):
+        """Word ids ``(n, T)`` and, with the character encoder, character ids ``(n, T, MAX_CHARS)``."""
+        padded = self.raw_inputs(frame)
+        parts = [self.lookup_(tf.constant(padded[i:i + BATCH].astype(str))) for i in range(0, len(padded), BATCH)]
+        word_ids = np.concatenate([w.numpy() for w, _ in parts]).astype("int32")
+        if self.char_encoder == "off":
+            return word_ids
+        return [word_ids, np.concatenate([c.numpy() for _, c in parts]).astype("int32")]
+
+    def model_inputs(self):
+        chars = {"char_vocab_size": len(self.characters_) + RESERVED, "max_chars": MAX_CHARS}
+        return {"vocab_size": len(self.words_) + RESERVED, "embedding_dim": self.embedding_dim,
+                **(chars if self.char_encoder == "on" else {})}
+
+    def model_defaults(self):
+        """Dropout 0.5 as in the bi-LSTM taggers of the literature; no class weights (token accuracy is the goal)."""
+        return {"pooling": "last", "dropout": 0.5, "class_weight": "none"}
+
+    def wrap(self, core):
+        """A model from token strings ``(n_sentences, n_tokens)`` (``""`` = padding) to tag probabilities."""
+        tokens = keras.Input(shape=(None,), dtype="string", name="tokens")
+        word_ids, char_ids = self.lookup_(tokens)
+        return keras.Model(tokens, core([word_ids, char_ids] if self.char_encoder == "on" else word_ids),
+                           name=f"{core.name}_tokens")
+
+    def serving_spec(self):
+        return tf.TensorSpec((None, None), tf.string, name="tokens")
+
+    def extra_metrics(self, frame, probabilities):
+        """Entity-level precision, recall and F1 (seqeval) when the tags are BIO, IOB, IOBES or BILOU."""
+        if not all(c == "O" or c.startswith(ENTITY_PREFIXES) for c in self.classes_):
+            return {}
+        return {"entities": entity_scores(list(frame[self.label_col]), self.predicted_tags(frame, probabilities))}
+
+    def predicted_tags(self, frame, probabilities):
+        """The most probable tag of each real token: one list per sentence."""
+        best = np.asarray(self.classes_, dtype=object)[probabilities.argmax(axis=-1)]
+        return [list(row[:n]) for row, n in zip(best, self.lengths(frame))]
+
+    def summary(self):
+        return {
+            "task": self.task,
+            "tokens_col": self.tokens_col,
+            "tag_col": self.label_col,
+            "vocabulary_size": len(self.words_) + RESERVED,
+            "characters": len(self.characters_) if self.char_encoder == "on" else None,
+            "training_lengths": self.length_stats_,
+        }
+
+
+def entity_scores(true_tags, predicted_tags):
+    """Entity-level scores with seqeval: spans must match in type and both ends (CoNLL's measure).
+
+    The scheme is read from the tags: BILOU (``L-``/``U-``), IOBES (``E-``/``S-``), else IOB2/IOB1
+    in seqeval's default, conlleval-compatible mode.
+
+    Examples
+    --------
+    >>> scores = entity_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "O"]])
+    >>> scores["precision"], scores["recall"], round(scores["f1"], 3)
+    (1.0, 0.5, 0.667)
+    """
+    from seqeval.metrics import classification_report
+    from seqeval.scheme import BILOU, IOBES
+
+    prefixes = {tag[:2] for tags in true_tags for tag in tags}
+    scheme = BILOU if prefixes & {"L-", "U-"} else IOBES if prefixes & {"E-", "S-"} else None
+    options = {"mode": "strict", "scheme": scheme} if scheme else {}
+    report = classification_report(true_tags, predicted_tags, output_dict=True, zero_division=0, **options)
+    micro = report.pop("micro avg")
+    for name in ("macro avg", "weighted avg"):
+        report.pop(name, None)
+    return {"precision": float(micro["precision"]), "recall": float(micro["recall"]), "f1": float(micro["f1-score"]),
+            "support": int(micro["support"]), "scheme": scheme.__name__ if scheme else "IOB",
+            "per_type": {name: {"precision": float(s["precision"]), "recall": float(s["recall"]),
+                                "f1": float(s["f1-score"]), "support": int(s["support"])} for name, s in report.items()}}
+
+
+def _lists(column, source, name):
+    """Each cell as a list of strings: lists stay, JSON arrays are parsed, other strings split on whitespace."""
+    def as_list(cell):
+        if isinstance(cell, (list, tuple, np.ndarray)):
+            return [str(item) for item in cell]
+        if isinstance(cell, str):
+            text = cell.strip()
+            if text.startswith("["):
+                try:
+                    parsed = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{source}: a cell of column {name!r} starts with '[' but is not a JSON array "
+                                    f"({error.msg}): {text[:40]!r}") from None
+                if isinstance(parsed, list):
+                    return [str(item) for item in parsed]
+            return text.split()
+        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+            return []
+        raise DataError(f"{source}: column {name!r} holds {type(cell).__name__} values; it needs a list of tokens "
+                        f"per row")
+    return column.map(as_list)
+
+
+def _list_columns(frame):
+    """Columns whose first cells are lists of strings."""
+    found = []
+    for column in frame.columns:
+        head = frame[column].head(20).dropna()
+        if len(head) and head.map(lambda v: isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0
+                                  and isinstance(v[0], str)).all():
+            found.append(column)
+    return found
+
+
+def _numeric_arrays(column):
+    head = column.head(20).dropna()
+    return len(head) > 0 and head.map(lambda v: isinstance(v, np.ndarray) and v.dtype.kind in "fiub").all()
+
+
+def _only_list_column(frame, source):
+    columns = _list_columns(frame)
+    if not columns:
+        raise DataError(f"could not find the tokens column in {source} (its columns: {', '.join(frame.columns)}); "
+                        f"name it one of {', '.join(TOKEN_NAMES)} or pass --tokens-col NAME")
+    return columns[0]
+
+
+def _ids(frame, mask):
+    ids = frame["id"][mask.to_numpy()] if "id" in frame.columns else pd.Series(np.flatnonzero(mask.to_numpy()) + 1)
+    shown = ", ".join(map(str, ids.iloc[:5]))
+    return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
