@@ -35,6 +35,9 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/serve_load.py
 	$(BIN)/python benchmarks/stock_windows.py
 	$(BIN)/python benchmarks/architectures.py
+	$(BIN)/python benchmarks/tagging_accuracy.py
+	$(BIN)/python benchmarks/char_lm.py --epochs 10 --batch-size 32
+	$(BIN)/python benchmarks/server_soak.py --seconds 60
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -31,14 +31,18 @@ from .export import SIGNATURE
 
 log = logging.getLogger(__name__)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A version is a number in ASCII digits, as in TensorFlow Serving (int64: at most 19 digits). Not
+# str.isdigit(): that also takes other scripts' digits ("١", "²"), which int() then reads as numbers.
+VERSION = re.compile(r"[0-9]{1,19}")
 
 
 class RequestError(Exception):
-    """A request the server cannot answer; ``status`` is the HTTP status code."""
+    """A request the server cannot answer; ``status`` is the HTTP status code, ``headers`` extra response headers."""
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, headers=()):
         super().__init__(message)
         self.status = status
+        self.headers = list(headers)
 
 
 @dataclass
@@ -72,17 +76,39 @@ class ServedModel:
     def check(self, values):
         """Check ``values`` (a list of instances) against the signature's input; return them as an array."""
         spec = self.input_spec
+        if spec.dtype == tf.string and spec.shape.rank == 2:
+            return self._token_lists(values)
         if spec.dtype == tf.string:
             if not all(isinstance(v, str) for v in values):
                 raise RequestError(f"input {self.input_name!r} takes strings; got {_kinds(values)}")
+            self._check_unicode(values, values)
             return np.array(values, dtype=object)
         try:
             array = np.asarray(values, dtype=spec.dtype.as_numpy_dtype)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             array = self._pad(values)
         if not spec.shape.is_compatible_with(array.shape):
             raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
         return array
+
+    def _check_unicode(self, instances, strings):
+        """JSON may escape a lone surrogate ("\\ud800"): no text TensorFlow takes, and it would fail the batch."""
+        try:
+            "".join(strings).encode("utf-8")
+        except UnicodeEncodeError:
+            bad = next(i for i, v in enumerate(instances) if not _encodable("".join(v)))
+            raise RequestError(f"instance {bad} of input {self.input_name!r} is not valid Unicode text "
+                               "(it holds a lone surrogate)") from None
+
+    def _token_lists(self, values):
+        """Lists of tokens (a tagger's input) of any lengths, padded with "" to the longest (masked by the model)."""
+        if not all(isinstance(v, list) and v and all(isinstance(t, str) and t for t in v) for v in values):
+            raise RequestError(f"input {self.input_name!r} takes lists of tokens: non-empty lists of non-empty strings")
+        self._check_unicode(values, [token for tokens in values for token in tokens])
+        padded = np.full((len(values), max(map(len, values))), "", dtype=object)
+        for row, tokens in enumerate(values):
+            padded[row, :len(tokens)] = tokens
+        return padded
 
     def _pad(self, values):
         """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""
@@ -93,7 +119,7 @@ class ServedModel:
             raise problem
         try:
             sequences = [np.asarray(value, dtype=spec.dtype.as_numpy_dtype) for value in values]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise problem from None
         if any(s.ndim != 2 or not spec.shape[1:].is_compatible_with(s.shape) for s in sequences):
             raise problem
@@ -101,10 +127,10 @@ class ServedModel:
 
     def run(self, values):
         """The signature's outputs for a batch of instances, as NumPy arrays (strings decoded)."""
-        # Each request was checked on arrival; strings need no second look, numbers from several
-        # requests must still stack into one array of the signature's shape.
+        # Each request was checked on arrival; texts need no second look, numbers and token lists from
+        # several requests must still stack (and pad) into one array of the signature's shape.
         spec = self.input_spec
-        batch = values if spec.dtype == tf.string else self.check(values)
+        batch = values if spec.dtype == tf.string and spec.shape.rank == 1 else self.check(values)
         outputs = self.signature(**{self.input_name: tf.constant(batch, dtype=spec.dtype)})
         return {key: _numpy(value) for key, value in outputs.items()}
 
@@ -146,10 +172,10 @@ def find_models(path, name=None):
 def _walk(path):
     """Yield ``(name, {version: directory})`` for every model under ``path``."""
     if (path / "saved_model.pb").exists():
-        version = int(path.name) if path.name.isdigit() else 1
-        yield (path.parent.name if path.name.isdigit() else path.name), {version: path}
+        numbered = VERSION.fullmatch(path.name)
+        yield (path.parent.name if numbered else path.name), {int(path.name) if numbered else 1: path}
         return
-    versions = {int(p.name): p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists()}
+    versions = {int(p.name): p for p in path.iterdir() if VERSION.fullmatch(p.name) and (p / "saved_model.pb").exists()}
     if versions:
         yield path.name, versions
         return
@@ -261,21 +287,23 @@ class ModelServer:
         self.served = {}
         self.batchers = {}
         self.ready = False
-        self.fixed = {"/healthz": self._healthz, "/readyz": self._readyz, "/openapi.json": lambda: (200, OPENAPI)}
+        self.openapi = OPENAPI  # until the models are loaded; then narrowed to them
+        self.fixed = {"/healthz": self._healthz, "/readyz": self._readyz, "/openapi.json": lambda: (200, self.openapi)}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
+            extra = []
             try:
                 status, payload = await self._handle(scope, receive)
             except RequestError as error:
-                status, payload = error.status, {"error": str(error)}
+                status, payload, extra = error.status, {"error": str(error)}, error.headers
             except Exception as error:  # never a bare 500 page: always TF Serving's JSON error
-                log.exception("%s %s failed", scope["method"], scope["path"])
+                log.exception("%s %s failed", scope["method"], _clip(scope["path"]))
                 status, payload = 500, {"error": f"internal error: {error}"}
             body = json.dumps(payload, separators=(",", ":")).encode()
-            headers = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+            headers = JSON_HEADERS + extra + [(b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
@@ -304,6 +332,8 @@ class ModelServer:
                 self.batchers[name, version] = Batcher(model, self.max_batch_size, self.max_wait_ms)
                 self.batchers[name, version].start()
                 log.info("serving %s version %d from %s", name, version, directory)
+        self.openapi = openapi({name: {v: tf.TensorSpec(m.input_spec.shape, m.input_spec.dtype, m.input_name)
+                                       for v, m in versions.items()} for name, versions in self.served.items()})
         self.ready = True
 
     async def _handle(self, scope, receive):
@@ -328,12 +358,13 @@ class ModelServer:
         ]}
 
     def _lookup(self, name, version):
+        """The loaded model named in a URL: only ever a key of ``served``, never a path on disk."""
         if name not in self.served:
-            raise RequestError(f"Servable not found for request: Latest({name})", 404)
+            raise RequestError(f"Servable not found for request: Latest({_clip(name)})", 404)
         if version is None:
             return self.served[name][max(self.served[name])]
-        if not version.isdigit() or int(version) not in self.served[name]:
-            raise RequestError(f"Servable not found for request: Specific({name}, {version})", 404)
+        if not VERSION.fullmatch(version) or int(version) not in self.served[name]:
+            raise RequestError(f"Servable not found for request: Specific({name}, {_clip(version)})", 404)
         return self.served[name][int(version)]
 
     async def _predict(self, model, body):
@@ -362,7 +393,12 @@ class ModelServer:
 
 def _expect(method, allowed):
     if method != allowed:
-        raise RequestError("Method Not Allowed", 405)
+        raise RequestError("Method Not Allowed", 405, [(b"allow", allowed.encode())])
+
+
+def _clip(text, limit=100):
+    """``text`` cut to ``limit`` characters, for error messages that quote a URL part."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 async def _read_body(scope, receive, limit):
@@ -383,12 +419,15 @@ def _parse_predict(body, model):
     """Return ``(instances, columnar)`` from a predict request body."""
     try:
         request = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    # ValueError: also UnicodeDecodeError and Python's limit on digits in an integer; RecursionError: nesting
+    except (ValueError, RecursionError) as error:
         raise RequestError(f"the body is not valid JSON: {error}") from None
     if not isinstance(request, dict):
         raise RequestError('the body must be a JSON object with "instances" or "inputs"')
-    signature = request.get("signature_name", SIGNATURE) or SIGNATURE
-    if signature != SIGNATURE:
+    signature = request.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise RequestError(f'"signature_name" must be a string; got {json.dumps(signature)[:100]}')
+    if signature not in ("", SIGNATURE):
         raise RequestError(f"serving signature name: {signature!r} not found in signature def")
     if ("instances" in request) == ("inputs" in request):
         raise RequestError('the body must hold exactly one of "instances" (row format) or "inputs" (columnar format)')
@@ -423,6 +462,14 @@ def _numpy(tensor):
     return array
 
 
+def _encodable(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _kinds(values):
     return ", ".join(sorted({type(v).__name__ for v in values}))
 
@@ -440,58 +487,138 @@ def _tensor_info(spec, tensor_name):
     }
 
 
-def _openapi_paths():
-    """The model paths of the OpenAPI description: each with and without ``/versions/{v}``."""
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}
+def openapi(inputs=None):
+    """The OpenAPI description of the server.
+
+    ``inputs`` (``{name: {version: input TensorSpec}}``, the spec named after the signature's input)
+    narrows it to what one server serves: its model names and versions, and request bodies of its
+    inputs' types and shapes. Without it, any name, version and JSON value is described.
+    """
+    name, version = {"type": "string", "pattern": MODEL_NAME.pattern}, {"type": "integer", "minimum": 0}
+    value, instance = {}, {}  # one raw input; one item of "instances"
+    named_columns = {"type": "object", "minProperties": 1, "maxProperties": 1,
+                     "additionalProperties": {"type": "array", "minItems": 1, "items": {}}}
+    if inputs:
+        specs = [spec for versions in inputs.values() for spec in versions.values()]
+        name = {"type": "string", "enum": sorted(inputs)}
+        version = {"type": "integer", "enum": sorted({v for versions in inputs.values() for v in versions})}
+        value = _any_of([_value_schema(spec) for spec in specs])
+        instance = _any_of([_any_of([_value_schema(spec), _named(spec.name, _value_schema(spec))]) for spec in specs])
+        named_columns = _any_of([_named(spec.name, {"type": "array", "minItems": 1, "items": _value_schema(spec)})
+                                 for spec in specs])
+    columns = {"type": "array", "minItems": 1, "items": value}
     error = {"$ref": "#/components/responses/Error"}
+    schemas = {
+        "PredictRequest": {
+            "type": "object", "description": "exactly one of instances (row format) and inputs (columnar format)",
+            "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
+            "properties": {
+                "signature_name": {"type": "string", "enum": [SIGNATURE, ""]},
+                "instances": {"type": "array", "minItems": 1, "items": instance,
+                              "description": "one raw input per item, or an object {input name: raw input}"},
+                "inputs": {"anyOf": [columns, named_columns],
+                           "description": "a list of raw inputs, or an object {input name: list of raw inputs}"},
+            }},
+        "PredictResponse": {
+            "type": "object", "oneOf": [{"required": ["predictions"]}, {"required": ["outputs"]}],
+            "properties": {
+                "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
+                "outputs": {"type": "object", "required": ["label", "probabilities"], "properties": {
+                    "label": {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
+                    "probabilities": {"type": "array", "items": {"$ref": "#/components/schemas/Probabilities"}}}},
+            }},
+        "Prediction": {"type": "object", "required": ["label", "probabilities"], "properties": {
+            "label": {"$ref": "#/components/schemas/Label"},
+            "probabilities": {"$ref": "#/components/schemas/Probabilities"}}},
+        "Label": {"description": "a class name; a list of them (one per step) for models that label every step",
+                  "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "Probabilities": {"type": "array", "description": "one per class; one such list per step for per-step models",
+                          "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}},
+        "ModelStatus": {"type": "object", "required": ["model_version_status"], "properties": {
+            "model_version_status": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["version", "state", "status"], "properties": {
+                    "version": {"type": "string", "pattern": "^[0-9]+$"},
+                    "state": {"type": "string", "enum": ["AVAILABLE"]},
+                    "status": {"type": "object", "required": ["error_code", "error_message"], "properties": {
+                        "error_code": {"type": "string"}, "error_message": {"type": "string"}}}}}}}},
+        "ModelMetadata": {"type": "object", "required": ["model_spec", "metadata"], "properties": {
+            "model_spec": {"type": "object", "required": ["name", "signature_name", "version"], "properties": {
+                "name": {"type": "string"}, "signature_name": {"type": "string"},
+                "version": {"type": "string", "pattern": "^[0-9]+$"}}},
+            "metadata": {"type": "object", "required": ["signature_def"], "properties": {
+                "signature_def": {"type": "object", "required": ["signature_def"], "properties": {
+                    "signature_def": {"type": "object", "required": [SIGNATURE]}}}}}}},
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "Ready": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["ready", "loading"]},
+            "models": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}}}},
+        "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+    }
+
+    def answer(description, schema):
+        return {"description": description, "content": {"application/json": {"schema": {
+            "$ref": f"#/components/schemas/{schema}"}}}}
+
     paths = {}
+    name = {"name": "name", "in": "path", "required": True, "schema": name}
+    version = {"name": "version", "in": "path", "required": True, "schema": version}
     for prefix, parameters, which in (("/v1/models/{name}", [name], "the latest version"),
                                       ("/v1/models/{name}/versions/{version}", [name, version], "one version")):
         paths[prefix + ":predict"] = {"post": {
             "summary": f"Predict with {which}", "parameters": parameters,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/PredictRequest"}}}},
-            "responses": {"200": {"description": "predictions (row format) or outputs (columnar format)",
-                                  "content": {"application/json": {"schema": {
-                                      "$ref": "#/components/schemas/PredictResponse"}}}},
-                          "400": error, "404": error, "413": error},
+            "responses": {"200": answer("predictions (row format) or outputs (columnar format)", "PredictResponse"),
+                          "400": error, "404": error, "413": error, "500": error},
         }}
         paths[prefix] = {"get": {"summary": f"Status of {which} (all versions without /versions)",
                                  "parameters": parameters,
-                                 "responses": {"200": {"description": "model_version_status"}, "404": error}}}
-        paths[prefix + "/metadata"] = {"get": {"summary": f"Signature of {which}", "parameters": parameters,
-                                               "responses": {"200": {"description": "model_spec and signature_def"},
-                                                             "404": error}}}
-    return paths
+                                 "responses": {"200": answer("model_version_status", "ModelStatus"), "404": error}}}
+        paths[prefix + "/metadata"] = {"get": {
+            "summary": f"Signature of {which}", "parameters": parameters,
+            "responses": {"200": answer("model_spec and signature_def", "ModelMetadata"), "404": error}}}
+    paths["/healthz"] = {"get": {"summary": "Liveness", "responses": {"200": answer("alive", "Health")}}}
+    paths["/readyz"] = {"get": {"summary": "Readiness: models loaded", "responses": {
+        "200": answer("ready", "Ready"), "503": answer("still loading", "Ready")}}}
+    paths["/openapi.json"] = {"get": {"summary": "This description", "responses": {
+        "200": {"description": "OpenAPI 3.0 document",
+                "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "seqclf model server", "version": "1",
+                 "description": "TensorFlow Serving's REST API (predict, status, metadata) for seqclf exports."},
+        "paths": paths,
+        "components": {"schemas": schemas, "responses": {"Error": answer("error", "Error")}},
+    }
 
 
-OPENAPI = {
-    "openapi": "3.0.3",
-    "info": {"title": "seqclf model server", "version": "1",
-             "description": "TensorFlow Serving's REST API (predict, status, metadata) for seqclf exports."},
-    "paths": {
-        **_openapi_paths(),
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
-        "/readyz": {"get": {"summary": "Readiness: models loaded", "responses": {
-            "200": {"description": "ready"}, "503": {"description": "still loading"}}}},
-    },
-    "components": {
-        "schemas": {
-            "PredictRequest": {"type": "object", "properties": {
-                "signature_name": {"type": "string"},
-                "instances": {"type": "array", "items": {}, "description": "row format: one raw input per item"},
-                "inputs": {"description": "columnar format: a list, or {input name: list}"}}},
-            "PredictResponse": {"type": "object", "properties": {
-                "predictions": {"type": "array", "items": {"type": "object", "properties": {
-                    "label": {"type": "string"}, "probabilities": {"type": "array", "items": {"type": "number"}}}}},
-                "outputs": {"type": "object"}}},
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
-        },
-        "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {
-            "$ref": "#/components/schemas/Error"}}}}},
-    },
-}
+def _any_of(schemas):
+    unique = list({json.dumps(schema, sort_keys=True): schema for schema in schemas}.values())
+    return unique[0] if len(unique) == 1 else {"anyOf": unique}
+
+
+def _named(key, schema):
+    return {"type": "object", "required": [key], "additionalProperties": False, "properties": {key: schema}}
+
+
+def _value_schema(spec):
+    """JSON schema of one raw input of ``spec`` (its batch axis left out)."""
+    if spec.shape.rank is None:
+        return {}
+    if spec.dtype == tf.string:  # a text, or a list of tokens ("" is the padding, not a token)
+        schema = {"type": "string", **({"minLength": 1} if spec.shape.rank > 1 else {})}
+    elif spec.dtype.is_floating:
+        schema = {"type": "number"}
+    elif spec.dtype.is_integer:
+        schema = {"type": "integer"}
+    else:
+        return {}
+    for size in reversed(spec.shape.as_list()[1:]):
+        schema = {"type": "array", "minItems": size or 1, "items": schema, **({"maxItems": size} if size else {})}
+    return schema
+
+
+OPENAPI = openapi()
 
 
 def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_wait_ms=5.0,
@@ -507,9 +634,31 @@ def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_w
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_quietly)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
+                    http=_http_protocol())
     finally:
         log.info("server stopped after %.0f s", time.perf_counter() - started)
+
+
+def _http_protocol():
+    """uvicorn's HTTP protocol, made to refuse what its parser cannot read (a NUL or raw non-ASCII byte in
+    the URL, a malformed request line) with a JSON error like every other answer, not a plain-text one."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn's h11 protocol, whose 400 stays plain text
+        return "auto"
+
+    class JsonErrorProtocol(HttpToolsProtocol):
+        def send_400_response(self, msg):
+            body = json.dumps({"error": msg}).encode()
+            head = [b"HTTP/1.1 400 Bad Request",
+                    *(name + b": " + value for name, value in self.server_state.default_headers),
+                    b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
+                    b"connection: close"]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+            self.transport.close()
+
+    return JsonErrorProtocol
 
 
 def _exit_quietly(signum, frame):

@@ -133,8 +133,14 @@ class SensorAdapter(Adapter):
         return self._windows(series, source, labeled)
 
     def _from_nested(self, frame, source, labeled):
+        if not len(frame):
+            raise DataError(f"{source} holds no series")
         columns = {"id": frame["id"] if "id" in frame.columns else pd.RangeIndex(1, len(frame) + 1)}
-        values = [np.asarray(v, dtype="float32") for v in frame[VALUES]]
+        try:
+            values = [np.asarray(v, dtype="float32") for v in frame[VALUES]]
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(f"{source}: each cell of {VALUES!r} must be an array of numbers (n_timesteps, "
+                            f"n_channels)") from None
         values = [v.reshape(len(v), 1) if v.ndim == 1 else v for v in values]
         if any(v.ndim != 2 for v in values):
             raise DataError(f"{source}: each cell of {VALUES!r} must be an array (n_timesteps, n_channels)")
@@ -143,8 +149,7 @@ class SensorAdapter(Adapter):
         columns[VALUES] = values
         if labeled:
             self.label_col = require_column(frame, self.label_col, LABEL_NAMES, "label", "--label-col", source)
-            columns[self.label_col] = frame[self.label_col].map(
-                lambda v: np.asarray(v, dtype=object) if np.ndim(v) else v)
+            columns[self.label_col] = frame[self.label_col].map(lambda v: _label_cell(v, source))
         return pd.DataFrame(columns).reset_index(drop=True)
 
     def _from_long(self, frame, source, labeled):
@@ -172,6 +177,8 @@ class SensorAdapter(Adapter):
         frame = frame.assign(**{c: numbers[c] for c in self.channels})
         if frame[self.series_col].isna().any():
             raise DataError(f"{source} has rows without a series id in column {self.series_col!r}")
+        if frame[self.series_col].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any():
+            raise DataError(f"{source}: the series ids in column {self.series_col!r} must be strings or numbers")
         if self.time_col is not None:
             frame = frame.sort_values([self.time_col], kind="stable")
         groups = frame.groupby(self.series_col, sort=False)
@@ -362,6 +369,17 @@ def nan_padded(sequences, n_channels, dtype="float32"):
     for i, sequence in enumerate(sequences):
         padded[i, :len(sequence)] = sequence
     return padded
+
+
+def _label_cell(value, source):
+    """A nested table's label: one value, or a flat array of one value per step."""
+    if value is None or np.isscalar(value):
+        return value
+    array = np.asarray(value, dtype=object)
+    if array.ndim != 1 or any(not (v is None or np.isscalar(v)) for v in array):
+        raise DataError(f"{source}: a label must be one value, or a flat list of one value per step; got "
+                        f"{str(value)[:40]}")
+    return array
 
 
 def _mostly_numeric(column):
