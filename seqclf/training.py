@@ -2,7 +2,10 @@
 
 import json
 import logging
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,10 +183,11 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
                                             start_from_epoch=budget["warmup"])
     history = keras.callbacks.History()
     weights = class_weights(y_train[y_train >= 0], n_classes, class_weight)
-    if np.ndim(y_train) == 2:  # one label per step; -1 marks padding, which weighs nothing
+    if np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1 marks padding, which weighs nothing), or tokens
         seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
-        fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed)}
-        validation = LengthBuckets(x_val, y_val, n_classes, batch_size)
+        fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed).dataset(),
+                    "shuffle": False}  # the buckets shuffle
+        validation = LengthBuckets(x_val, y_val, n_classes, batch_size).dataset()
         batch_size = None  # the buckets make the batches
     else:
         fit_data = {"x": x_train, "y": _one_hot(y_train, n_classes), "class_weight": weights}
@@ -194,11 +198,15 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         callbacks += [TrainingState(backup_dir, stopper, guard, history), keras.callbacks.BackupAndRestore(str(backup_dir))]
     started = time.perf_counter()
     stopped_by = "epochs"
+    ctrl_c = CtrlC()
     try:
-        model.fit(
-            **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
-            callbacks=callbacks, verbose=verbose,
-        )
+        with ctrl_c.watching():
+            model.fit(
+                **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                callbacks=callbacks + [ctrl_c], verbose=verbose,
+            )
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
         if stopper.stopped_epoch > 0:
             stopped_by = "early_stopping"
         if guard.tripped:
@@ -249,8 +257,8 @@ class StepAccuracy(keras.metrics.Metric):
         self.steps.assign(0.0)
 
 
-class LengthBuckets(keras.utils.PyDataset):
-    """Batches of per-step examples of about the same length, each cut to its longest real step.
+class LengthBuckets:
+    """Batches of examples of about the same length, each cut to its longest real step.
 
     Sequences of very different lengths (sentences of 3 to 150 tokens) padded to the longest
     one in the data would spend most of the recurrent steps on padding; here a batch only runs
@@ -259,17 +267,20 @@ class LengthBuckets(keras.utils.PyDataset):
     still differ from epoch to epoch; without one (validation), the order is fixed.
 
     ``x`` is an array ``(n, T, ...)`` or a list of them (several inputs); ``y`` holds class
-    indices ``(n, T)`` with -1 on padding, which gets weight 0; ``weights`` maps class index to
-    weight (``None``: 1).
+    indices, ``(n, T)`` per step with -1 on padding (which gets weight 0), or ``(n,)`` per
+    sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
+    after the tokens); ``weights`` maps class index to weight (``None``: 1). :meth:`dataset`
+    gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
+    free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
+    another length would fail).
     """
 
     POOL = 50
 
     def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None):
-        super().__init__()
         self.x, self.several = (x, True) if isinstance(x, (list, tuple)) else ([x], False)
         self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
-        real = y >= 0
+        real = y >= 0 if y.ndim == 2 else self.x[0] > 0
         self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
         self.rng = None if seed is None else np.random.default_rng(seed)
         self._plan()
@@ -294,12 +305,56 @@ class LengthBuckets(keras.utils.PyDataset):
         index = self.batches[number]
         width = int(self.lengths[index].max())
         x = [array[index, :width] for array in self.x]
-        y = self.y[index, :width]
+        y = self.y[index, :width] if self.y.ndim == 2 else self.y[index]
         return (tuple(x) if self.several else x[0]), _one_hot(y, self.n_classes), _step_weights(y, self.weights, self.n_classes)
 
-    def on_epoch_end(self):
-        if self.rng is not None:
-            self._plan()
+    def dataset(self):
+        """One pass = one epoch (replanned each time when seeded), two batches made ahead."""
+        def epoch():
+            for number in range(len(self)):
+                yield self[number]
+            if self.rng is not None:
+                self._plan()
+
+        free = (None, None)
+        inputs = tuple(tf.TensorSpec(free + a.shape[2:], tf.as_dtype(a.dtype)) for a in self.x)
+        targets = free[: self.y.ndim] + (self.n_classes,)
+        signature = (inputs if self.several else inputs[0], tf.TensorSpec(targets, tf.float32),
+                     tf.TensorSpec(free[: self.y.ndim], tf.float32))
+        batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) stops training at the end of the current batch; a second Ctrl-C interrupts at once.
+
+    A ``KeyboardInterrupt`` raised wherever the main thread happens to be (inside TensorFlow's
+    checkpoint or data code) can be lost there; a flag read after every batch cannot.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+
+    @contextmanager
+    def watching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers belong to the main thread; elsewhere Ctrl-C stays Python's
+            return
+        previous = signal.signal(signal.SIGINT, self._press)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _press(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed:
+            self.model.stop_training = True
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
@@ -402,6 +457,11 @@ def _best_epoch(losses, warmup):
     return warmup + int(np.argmin(watched)) + 1 if watched else len(losses)
 
 
+def _token_ids(x):
+    """Token ids ``(n, T)``: integers, 0 for the padding after each sequence's tokens."""
+    return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
+
+
 def _one_hot(y, n_classes):
     """One-hot targets; padding (-1) as a row of zeros. (Keras' ``to_categorical`` would drop a last axis of
     length 1: a batch of one-step sequences.)"""
@@ -409,6 +469,6 @@ def _one_hot(y, n_classes):
 
 
 def _step_weights(y, weights, n_classes):
-    """Per-step sample weights: 0 on padding (-1), else the class weight (1 without weights)."""
+    """Sample weights per example or step: the class weight (1 without weights), 0 on padding (-1)."""
     by_class = np.array([(weights or {}).get(c, 1.0) for c in range(n_classes)], "float32")
     return np.where(y >= 0, by_class[np.maximum(y, 0)], 0.0).astype("float32")

@@ -130,9 +130,21 @@ def test_length_buckets_cover_every_example_once_and_cut_batches_to_their_longes
             assert ((weights > 0) == (np.arange(ids.shape[1]) < lengths[rows][:, None])).all()  # padding weighs 0
             assert set(weights[weights > 0].tolist()) <= {1.0, 2.0} and (targets.sum(axis=-1) == (weights > 0)).all()
         assert sorted(seen) == list(range(len(lengths)))
-        buckets.on_epoch_end()
+        buckets._plan()
     widths = [buckets[n][0][0].shape[1] for n in range(len(buckets))]
     assert np.mean(widths) < 9  # sorted pools: most batches shorter than the longest example
+    epochs = [[int(ids.numpy()[0, 0]) for (ids, _), _, _ in buckets.dataset()] for _ in range(2)]
+    assert epochs[0] != epochs[1] and len(epochs[0]) == len(buckets)  # each pass is a new epoch order
+
+
+def test_batches_of_equal_width_first_do_not_fix_the_width():
+    """Keras would take the width of the first two batches as fixed; the declared signature keeps it free."""
+    y = np.zeros(6, dtype="int64")
+    x = np.array([[1, 1, 0, 0]] * 4 + [[1, 1, 1, 1]] * 2)
+    model = keras.Sequential([keras.Input((None,), dtype="int64"), keras.layers.Embedding(3, 2, mask_zero=True),
+                              keras.layers.GRU(2), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(LengthBuckets(x, y, n_classes=2, batch_size=2).dataset(), epochs=1, verbose=0)  # widths 2, 2, 4
 
 
 def test_step_accuracy_leaves_padding_out():
