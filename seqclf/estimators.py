@@ -411,7 +411,8 @@ def _numeric_sequences(X):
 
 
 def _text_col(adapter):
-    return getattr(adapter, "text_col", None) or "text"
+    """The column a list of texts (or of token lists) given as ``X`` goes to: where the adapter reads them."""
+    return getattr(adapter, "text_col", None) or getattr(adapter, "tokens_col", None) or "text"
 
 
 def _model_bytes(model):

@@ -133,6 +133,12 @@ def test_padding_changes_nothing(tagger):
     np.testing.assert_allclose(beside[:4].sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_a_tagger_fitted_on_a_table_takes_plain_lists_too(tagger):
+    sentences = [["The", "cat", "sat", "."], ["Dogs", "bark"]]
+    assert [len(tags) for tags in tagger.predict(sentences)] == [4, 4]  # padded to the longest
+    assert 0.0 <= tagger.score(sentences, [["DET", "NOUN", "VERB", "PUNCT"], ["NOUN", "VERB"]]) <= 1.0
+
+
 def test_unseen_words_get_features_from_their_characters(tagger):
     lookup = tagger.adapter_.lookup_
     word_ids, char_ids = lookup(tf.constant([["Zorblax", "the"]]))
