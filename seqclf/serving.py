@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
+from .data.adapters import padded
 from .data.sensor import nan_padded
 from .errors import RunDirectoryError
 from .export import SIGNATURE
@@ -104,11 +105,9 @@ class ServedModel:
         """Lists of tokens (a tagger's input) of any lengths, padded with "" to the longest (masked by the model)."""
         if not all(isinstance(v, list) and v and all(isinstance(t, str) and t for t in v) for v in values):
             raise RequestError(f"input {self.input_name!r} takes lists of tokens: non-empty lists of non-empty strings")
-        self._check_unicode(values, [token for tokens in values for token in tokens])
-        padded = np.full((len(values), max(map(len, values))), "", dtype=object)
-        for row, tokens in enumerate(values):
-            padded[row, :len(tokens)] = tokens
-        return padded
+        flat = [token for tokens in values for token in tokens]
+        self._check_unicode(values, flat)
+        return padded(np.array(flat, dtype=object), [len(tokens) for tokens in values], "", object)
 
     def _pad(self, values):
         """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""

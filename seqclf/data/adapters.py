@@ -174,6 +174,19 @@ class Adapter:
         return encode_labels(label_strings(frame[self.label_col]), self.classes_, source)
 
 
+def padded(flat, lengths, fill, dtype):
+    """The values of ``flat`` laid out as one row per sequence of ``lengths``, ``fill`` after each one's end.
+
+    Examples
+    --------
+    >>> padded(np.array([1, 2, 3]), np.array([2, 1]), -1, "int64").tolist()
+    [[1, 2], [3, -1]]
+    """
+    rows = np.full((len(lengths), np.max(lengths, initial=1)), fill, dtype=dtype)
+    rows[np.arange(rows.shape[1]) < np.asarray(lengths)[:, None]] = flat
+    return rows
+
+
 def encode_labels(labels, classes, source):
     """Map string labels to indices into ``classes``; unknown labels are an error."""
     index = {name: i for i, name in enumerate(classes)}

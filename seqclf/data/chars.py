@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from ..errors import DataError
 from ..models.string_layers import CharacterLookup
-from .adapters import Adapter, AdapterOption, register_adapter
+from .adapters import Adapter, AdapterOption, padded, register_adapter
 from .columns import TEXT_NAMES, find_column
 
 log = logging.getLogger(__name__)
@@ -120,14 +120,11 @@ class NextCharacterAdapter(Adapter):
     def _ids(self, strings):
         """Class indices ``(n, longest)`` of each string's characters: -2 for a character unseen in training, -1
         after the string's end."""
-        lengths = np.array([len(s) for s in strings])
         codes = np.frombuffer("".join(strings).encode("utf-32-le"), dtype=np.uint32)
         known = np.frombuffer("".join(self.classes_).encode("utf-32-le"), dtype=np.uint32)
         index = np.searchsorted(known, codes)
         unknown = (index >= len(known)) | (known[np.minimum(index, len(known) - 1)] != codes)
-        ids = np.full((len(strings), lengths.max(initial=1)), -1, dtype="int64")
-        ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.where(unknown, -2, index)
-        return ids
+        return padded(np.where(unknown, -2, index), [len(s) for s in strings], -1, "int64")
 
     def targets(self, frame, source):
         """The next character's class at each step; -1 (not scored) after the end and for characters unseen in
@@ -165,13 +162,14 @@ class NextCharacterAdapter(Adapter):
     def extra_metrics(self, frame, probabilities):
         """Cross-entropy of the true next characters, in nats and bits per character (characters unseen in
         training are not scored, and counted)."""
-        y = np.maximum(self._ids(list(frame["next"])), -1)
+        ids = self._ids(list(frame["next"]))
+        y = np.maximum(ids, -1)
         real = y >= 0
         rows, steps = np.nonzero(real)
         nats = float(-np.mean(np.log(np.maximum(probabilities[rows, steps, y[real]], 1e-12))))
         return {"cross_entropy": {"nats_per_char": nats, "bits_per_char": nats / math.log(2),
                                   "characters": int(real.sum()),
-                                  "unscored_unseen_characters": int((self._ids(list(frame["next"])) == -2).sum())}}
+                                  "unscored_unseen_characters": int((ids == -2).sum())}}
 
     def summary(self):
         return {"task": "next-char", "text_col": self.text_col, "sequence_length": self.length,

@@ -26,7 +26,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..errors import ConfigError, DataError
-from .adapters import Adapter, AdapterOption, encode_labels, register_adapter
+from .adapters import Adapter, AdapterOption, encode_labels, padded, register_adapter
 from .columns import LABEL_NAMES, blank, check_labels, find_column, label_strings, require_column
 
 log = logging.getLogger(__name__)
@@ -271,10 +271,7 @@ class SensorAdapter(Adapter):
         if self.task == "many-to-one":
             return super().targets(frame, source)
         flat = encode_labels(label_strings(self.raw_labels(frame)), self.classes_, source)
-        lengths = self.lengths(frame)
-        y = np.full((len(frame), lengths.max(initial=1)), -1, dtype="int64")
-        y[np.arange(y.shape[1]) < lengths[:, None]] = flat
-        return y
+        return padded(flat, self.lengths(frame), -1, "int64")
 
     # --- learning and the model --------------------------------------------------------------
 
@@ -365,10 +362,10 @@ def nan_padded(sequences, n_channels, dtype="float32"):
     >>> nan_padded([np.ones((2, 1)), np.ones((1, 1))], 1)[:, :, 0].tolist()
     [[1.0, 1.0], [1.0, nan]]
     """
-    padded = np.full((len(sequences), max((len(s) for s in sequences), default=1), n_channels), np.nan, dtype=dtype)
+    stacked = np.full((len(sequences), max((len(s) for s in sequences), default=1), n_channels), np.nan, dtype=dtype)
     for i, sequence in enumerate(sequences):
-        padded[i, :len(sequence)] = sequence
-    return padded
+        stacked[i, :len(sequence)] = sequence
+    return stacked
 
 
 def _label_cell(value, source):

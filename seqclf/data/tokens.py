@@ -20,7 +20,7 @@ import keras
 
 from ..errors import ConfigError, DataError
 from ..models.string_layers import PADDING, TokenLookup
-from .adapters import Adapter, AdapterOption, encode_labels, register_adapter
+from .adapters import Adapter, AdapterOption, encode_labels, padded, register_adapter
 from .columns import find_column
 
 TOKEN_NAMES = ("tokens", "words", "form", "token")
@@ -144,11 +144,7 @@ class TokenTaggingAdapter(Adapter):
         return {"token": np.concatenate(frame[self.tokens_col].to_numpy())}
 
     def targets(self, frame, source):
-        flat = encode_labels(self.raw_labels(frame), self.classes_, source)
-        lengths = self.lengths(frame)
-        y = np.full((len(frame), lengths.max(initial=1)), -1, dtype="int64")
-        y[np.arange(y.shape[1]) < lengths[:, None]] = flat
-        return y
+        return padded(encode_labels(self.raw_labels(frame), self.classes_, source), self.lengths(frame), -1, "int64")
 
     def fit(self, train, source):
         """Learn the tags, the word vocabulary (lowercased) and the characters from the training split."""
@@ -168,10 +164,7 @@ class TokenTaggingAdapter(Adapter):
 
     def raw_inputs(self, frame):
         """Token strings ``(n_sentences, longest sentence)``, padded with ``""``."""
-        lengths = self.lengths(frame)
-        padded = np.full((len(frame), lengths.max(initial=1)), PADDING, dtype=object)
-        padded[np.arange(padded.shape[1]) < lengths[:, None]] = np.concatenate(frame[self.tokens_col].to_numpy())
-        return padded
+        return padded(np.concatenate(frame[self.tokens_col].to_numpy()), self.lengths(frame), PADDING, object)
 
     def encode(self, frame):
         """Word ids ``(n, T)`` and, with the character encoder, character ids ``(n, T, MAX_CHARS)``."""
