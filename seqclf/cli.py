@@ -142,6 +142,10 @@ def main(quiet):
 @click.option("--walk-forward", type=int, help="[stock] K expanding-window folds: test on each later block in turn, "
                                                "report each fold and the mean.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed repeats a run.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
+              show_default=True, help="tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run "
+                                      "the same command on every worker), mirrored on the local GPUs; auto picks "
+                                      "multi-worker when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/<date-time>-<arch>].")
 @click.option("--name", help="Model name in export/<name>/1 [default: the data file's stem].")
 @click.option("--verbose", type=click.IntRange(0, 2), help="0 silent, 1 progress bar, 2 a line per epoch [default: 1 on a terminal, else 2].")
@@ -176,7 +180,8 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     run = fit_run(data_settings, fit_settings, out=out, name=name, verbose=verbose)
-    click.echo(f"Run directory: {run}")
+    if run is not None:  # None: a worker of a cluster, whose chief writes the run
+        click.echo(f"Run directory: {run}")
 
 
 def _task_kind(kind, task):

@@ -6,6 +6,7 @@ snake_case); everything learned ends in ``_``.
 """
 
 import inspect
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from . import distribute
 from .data.adapters import detect_adapter, get_adapter
 from .errors import ConfigError, DataError
 from .rundir import load_model
@@ -72,7 +74,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  kind="auto", text_col=None, label_col=None, tokens="word", max_tokens=None, max_length=None,
                  embedding_dim=64, series_col=None, time_col=None, channels=None, window=None, stride=None,
                  window_label="majority", downsample=None, date_col=None, ticker_col=None, features=None, horizon=1,
-                 threshold=0.0, tokens_col=None, tag_col=None, char_encoder="on"):
+                 threshold=0.0, tokens_col=None, tag_col=None, char_encoder="on", strategy="auto"):
         self.arch = arch
         self.units = units
         self.dropout = dropout
@@ -112,6 +114,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.tokens_col = tokens_col
         self.tag_col = tag_col
         self.char_encoder = char_encoder
+        self.strategy = strategy
 
     def settings(self):
         """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
@@ -169,8 +172,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
         """
         settings = self.settings()
+        strategy = distribute.make_strategy(settings.strategy)
         seed_everything(settings.seed)
         adapter.fit(frame, source)
+        distribute.check_same_everywhere(strategy, _learned_state(adapter), "vocabularies, scalers or classes")
         defaults = adapter.model_defaults()
         self.pooling_ = defaults["pooling"] if settings.pooling == "auto" else settings.pooling
         if get_architecture(settings.arch).attention:
@@ -183,20 +188,24 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if adapter.kind == "chars" and get_architecture(settings.arch).bidirectional:
             raise ConfigError(f"{settings.arch!r} reads the text backwards too, so it would see the character it must "
                               f"predict; a language model needs one direction: lstm, gru, rnn, ...")
-        core = build_classifier(
-            settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=self.dropout_,
-            recurrent_dropout=settings.recurrent_dropout, task=settings.task,
-            pooling=self.pooling_,
-            name=re.sub(r"[^A-Za-z0-9_.-]+", "_", settings.arch),  # a valid TensorFlow scope name
-            **adapter.model_inputs(),
-        )
+        with distribute.scope(strategy):
+            core = build_classifier(
+                settings.arch, n_classes=len(adapter.classes_), units=settings.units, dropout=self.dropout_,
+                recurrent_dropout=settings.recurrent_dropout, task=settings.task,
+                pooling=self.pooling_,
+                name=re.sub(r"[^A-Za-z0-9_.-]+", "_", settings.arch),  # a valid TensorFlow scope name
+                **adapter.model_inputs(),
+            )
         self.training_ = train(
             core, adapter.encode(frame), adapter.targets(frame, source),
             adapter.encode(val_frame), adapter.targets(val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
             patience=settings.patience, label_smoothing=self.label_smoothing_, verbose=self.verbose, backup_dir=backup_dir,
+            strategy=strategy,
         )
+        if strategy is not None:
+            core = distribute.local_copy(core)
         self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
         if self.classes_.dtype.kind in "US":
             self.classes_ = self.classes_.astype(object)
@@ -432,3 +441,10 @@ def _model_from_bytes(data):
 def _read_history(run_dir):
     path = run_dir / "history.csv"
     return pd.read_csv(path, index_col=0).to_dict(orient="list") if path.exists() else {}
+
+
+def _learned_state(adapter):
+    """What ``adapter.fit`` learned (vocabularies, scalers, classes, lengths), as one string to compare across workers."""
+    learned = {k: v for k, v in sorted(vars(adapter).items())
+               if k.endswith("_") and isinstance(v, (list, tuple, dict, str, int, float, np.ndarray))}
+    return json.dumps(learned, sort_keys=True, default=lambda value: np.asarray(value).tolist())

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, distribute
 from sklearn.base import clone
 
 from .estimators import SequenceClassifier, predict_proba
@@ -71,21 +71,41 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     >>> run = fit_run(DataSettings("datasets/movie_reviews_sample.csv"), FitSettings(epochs=2))  # doctest: +SKIP
     """
     settings = settings or FitSettings()
+    cluster = distribute.Cluster.from_environment()
+    if cluster.workers > 1 and not out:
+        raise ConfigError(f"TF_CONFIG names a cluster of {cluster.workers} workers: pass the same --out to every "
+                          f"worker (the chief writes it; the others keep their backups under that name)")
+    distribute.make_strategy(settings.strategy)  # early: a cluster's collectives are set up before TensorFlow runs
     out = Path(out) if out else default_run_dir(settings.arch)
+    if not cluster.chief:
+        return _fit_as_worker(data, settings, out)
     if out.exists():
         raise ConfigError(f"{out} exists already; pass another --out or remove it")
     with claimed(out):
         return _fit_run(data, settings, out, name, verbose)
 
 
+def _fit_as_worker(data, settings, out):
+    """A worker that is not the chief: train its share, write nothing to ``out``; return ``None``.
+
+    Its epoch backups go to a temporary folder of its own (:func:`seqclf.distribute.worker_dir`),
+    removed when training ends well and kept after a failure, so that a restart resumes.
+    """
+    if data.walk_forward:
+        raise ConfigError("--walk-forward trains one model per fold; run it on one machine (unset TF_CONFIG)")
+    estimator, adapter, frame = _prepared(data, settings, verbose=0)
+    train_frame, val_frame, _ = _split(adapter, frame, data, settings)
+    scratch = distribute.worker_dir(out)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data,
+                           backup_dir=_backup_dir(scratch / "run", data, settings))
+    shutil.rmtree(scratch, ignore_errors=True)
+    log.info("training done; the chief writes the run directory %s", out)
+    return None
+
+
 def _fit_run(data, settings, out, name, verbose):
     """``fit_run`` once ``out`` is claimed."""
-    frame = read_table(data.data, data.format, data.encoding)
-    estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
-    adapter = estimator.make_adapter(frame, data.data)
-    _check_options(type(adapter), data.options)
-    frame = adapter.prepare(frame, data.data)
-    adapter.check_classes(frame, data.data)
+    estimator, adapter, frame = _prepared(data, settings, verbose)
     if data.walk_forward:
         estimator, test_frame, test_probabilities, metrics = _walk_forward(estimator, adapter, frame, data, settings)
     else:
@@ -99,6 +119,17 @@ def _fit_run(data, settings, out, name, verbose):
     shutil.rmtree(out.parent / f".{out.name}.backup", ignore_errors=True)  # left by Ctrl-C; training removes its own
     log.info("run written to %s", out)
     return out
+
+
+def _prepared(data, settings, verbose):
+    """The estimator, its adapter (column roles fixed) and the examples of the training data."""
+    frame = read_table(data.data, data.format, data.encoding)
+    estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
+    adapter = estimator.make_adapter(frame, data.data)
+    _check_options(type(adapter), data.options)
+    frame = adapter.prepare(frame, data.data)
+    adapter.check_classes(frame, data.data)
+    return estimator, adapter, frame
 
 
 def _backup_dir(out, data, settings):

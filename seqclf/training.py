@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
+from . import distribute
 from .errors import ConfigError, TrainingError
 from .models.builders import check_builder_settings
 
@@ -58,6 +59,7 @@ class FitSettings:
     val_size: float = 0.1
     test_size: float = 0.1
     seed: int = 0
+    strategy: str = "auto"
 
     def __post_init__(self):
         self.units = check_builder_settings(self.arch, self.units, self.dropout, self.recurrent_dropout, self.pooling,
@@ -67,6 +69,9 @@ class FitSettings:
         for name in ("val_size", "test_size"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(self, name)!r} instead.")
+        if self.strategy not in distribute.STRATEGIES:
+            raise ConfigError(f"The 'strategy' parameter must be one of {', '.join(distribute.STRATEGIES)}. "
+                              f"Got {self.strategy!r} instead.")
         if self.val_size + self.test_size >= 1.0:
             raise ConfigError("val_size + test_size must leave some data for training (their sum is >= 1)")
 
@@ -139,7 +144,8 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
 
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
-          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None):
+          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None,
+          strategy=None):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
 
     ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
@@ -162,6 +168,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     a later call with the same ``backup_dir`` continues after the last finished epoch; the
     backup is removed when training ends.
 
+    With a ``tf.distribute`` ``strategy`` (``model`` created in its scope), training runs
+    :func:`seqclf.distribute.fit` instead of ``model.fit``, with the same callbacks.
+
     Examples
     --------
     >>> result = train(model, x, y, x_val, y_val, epochs=1)  # doctest: +SKIP
@@ -173,17 +182,18 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     budget = training_budget(len(y_train), epochs, batch_size, patience)
     epochs, batch_size, patience = budget["epochs"], budget["batch_size"], budget["patience"]
     n_classes = model.output_shape[-1]
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **(
-            {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm})),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-        metrics=[StepAccuracy() if np.ndim(y_train) == 2 else "accuracy"],
-    )
+    clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
+    with distribute.scope(strategy):  # under a strategy, its training step clips the gradients summed over workers
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            metrics=[StepAccuracy() if np.ndim(y_train) == 2 else "accuracy"],
+        )
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
                                             start_from_epoch=budget["warmup"])
     history = keras.callbacks.History()
     weights = class_weights(y_train[y_train >= 0], n_classes, class_weight)
-    if np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1 marks padding, which weighs nothing), or tokens
+    if strategy is not None or np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1: padding), or tokens
         seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
         fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed).dataset(),
                     "shuffle": False}  # the buckets shuffle
@@ -201,10 +211,12 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     ctrl_c = CtrlC()
     try:
         with ctrl_c.watching():
-            model.fit(
-                **fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
-                callbacks=callbacks + [ctrl_c], verbose=verbose,
-            )
+            if strategy is None:
+                model.fit(**fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                          callbacks=callbacks + [ctrl_c], verbose=verbose)
+            else:
+                distribute.fit(model, strategy, fit_data["x"], validation, epochs=epochs, callbacks=callbacks + [ctrl_c],
+                               clipnorm=clipnorm, clipvalue=clipvalue, label_smoothing=label_smoothing, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if stopper.stopped_epoch > 0:
@@ -269,7 +281,7 @@ class LengthBuckets:
     ``x`` is an array ``(n, T, ...)`` or a list of them (several inputs); ``y`` holds class
     indices, ``(n, T)`` per step with -1 on padding (which gets weight 0), or ``(n,)`` per
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
-    after the tokens); ``weights`` maps class index to weight (``None``: 1). :meth:`dataset`
+    after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index to weight (``None``: 1). :meth:`dataset`
     gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
@@ -280,8 +292,11 @@ class LengthBuckets:
     def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None):
         self.x, self.several = (x, True) if isinstance(x, (list, tuple)) else ([x], False)
         self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
-        real = y >= 0 if y.ndim == 2 else self.x[0] > 0
-        self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+        if y.ndim == 2 or _token_ids(self.x[0]):
+            real = y >= 0 if y.ndim == 2 else self.x[0] > 0
+            self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+        else:  # series of numbers: their full length (missing steps are masked inside the model)
+            self.lengths = np.full(len(y), self.x[0].shape[1])
         self.rng = None if seed is None else np.random.default_rng(seed)
         self._plan()
 
