@@ -108,7 +108,7 @@ def main(quiet):
 
 
 @main.command()
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
 @click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, tokens, text, sensor or chars.")
 @click.option("--arch", default="bigru", show_default=True,
               help="Architecture: [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see `seqclf archs`.")
@@ -152,7 +152,7 @@ def main(quiet):
 @data_options
 @adapter_options
 def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward, out, name, verbose, **settings):
-    """Train, evaluate and export a classifier from DATA.
+    """Train, evaluate and export a classifier from DATA (a file, or a quoted glob or folder of CSV/Parquet shards).
 
     Writes a run directory with the model, its SavedModel export, metrics, plots and the
     test predictions.
@@ -165,6 +165,7 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
       seqclf fit --arch lstm --window 20 --horizon 1 datasets/goog_daily.csv --walk-forward 4
       seqclf fit --task tag --arch bilstm datasets/ud_english_sample.conllu
       seqclf fit --task next-char datasets/tiny_shakespeare_sample.txt
+      seqclf fit "data/part-*.parquet" --out runs/big   # shards: streamed, never all in memory
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run

@@ -22,11 +22,12 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import distribute
 from .data.adapters import detect_adapter, get_adapter
+from .data.shards import RowStream
 from .errors import ConfigError, DataError
 from .rundir import load_model
 from .models.archs import get_architecture
 from .models.builders import build_classifier
-from .training import AUTO_TRAINING, FitSettings, seed_everything, train
+from .training import AUTO_TRAINING, FitSettings, Streamed, seed_everything, train
 
 PREDICT_BATCH = 256
 #: Constructor arguments that belong to the adapter of the chosen kind, not to the model.
@@ -196,8 +197,14 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                 name=re.sub(r"[^A-Za-z0-9_.-]+", "_", settings.arch),  # a valid TensorFlow scope name
                 **adapter.model_inputs(),
             )
+        streamed = isinstance(frame, RowStream)
+        if streamed:  # too many rows for memory: read a pool at a time during training
+            counts = [adapter.class_counts_.get(name, 0) for name in adapter.classes_]
+            x_train, y_train = Streamed(frame, adapter.encode, lambda pool: adapter.targets(pool, source), counts), None
+        else:
+            x_train, y_train = adapter.encode(frame), adapter.targets(frame, source)
         self.training_ = train(
-            core, adapter.encode(frame), adapter.targets(frame, source),
+            core, x_train, y_train,
             adapter.encode(val_frame), adapter.targets(val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
@@ -206,7 +213,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         )
         if strategy is not None:
             core = distribute.local_copy(core)
-        self.classes_ = np.unique(adapter.raw_labels(frame).to_numpy())
+        self.classes_ = (np.array(adapter.classes_, dtype=object) if streamed
+                         else np.unique(adapter.raw_labels(frame).to_numpy()))
         if self.classes_.dtype.kind in "US":
             self.classes_ = self.classes_.astype(object)
         self.adapter_ = adapter
@@ -214,7 +222,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.training_.history
         self.n_parameters_ = int(core.count_params())
         self.rows_ = {"train": len(frame), "val": len(val_frame)}
-        self.class_counts_ = adapter.label_counts(frame)
+        self.class_counts_ = adapter.class_counts_ if streamed else adapter.label_counts(frame)
         return self
 
     def predict_proba(self, X):

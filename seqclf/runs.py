@@ -24,6 +24,7 @@ from .estimators import SequenceClassifier, predict_proba
 from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
+from .data.shards import RowStream, Shards, shard_files
 from .errors import ConfigError, DataError
 from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
                          plot_step_labels)
@@ -122,7 +123,21 @@ def _fit_run(data, settings, out, name, verbose):
 
 
 def _prepared(data, settings, verbose):
-    """The estimator, its adapter (column roles fixed) and the examples of the training data."""
+    """The estimator, its adapter (column roles fixed) and the training data: a frame of examples, or
+    :class:`~seqclf.data.shards.Shards` for a glob or folder of shards, read a chunk at a time."""
+    files = shard_files(data.data, data.format)
+    if files:
+        shards = Shards(files, data.format, data.encoding, seed=settings.seed)
+        first, _, path = next(shards.chunks())
+        estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
+        adapter = estimator.make_adapter(first, str(path))
+        if adapter.kind != "text":
+            raise ConfigError(f"{data.data} names {len(files)} shards; shards are streamed for text data only, "
+                              f"not {adapter.kind} data: combine them into one file")
+        _check_options(type(adapter), data.options)
+        adapter.prepare(first, str(path))
+        log.info("%s: %d shards, %s rows, read a chunk at a time", data.data, len(files), f"{shards.n_rows:,}")
+        return estimator, adapter, shards
     frame = read_table(data.data, data.format, data.encoding)
     estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
     adapter = estimator.make_adapter(frame, data.data)
@@ -333,7 +348,13 @@ def _check_options(adapter_cls, options):
 
 
 def _split(adapter, frame, data, settings):
-    """Train, validation and test examples: from their own files, or split off by series (stratified)."""
+    """Train, validation and test examples: from their own files, or split off by series (stratified); from
+    shards, the training rows as a stream and held-out rows chosen by a hash of the row number."""
+    if isinstance(frame, Shards):
+        frame.hold_out(0.0 if data.val else settings.val_size, 0.0 if data.test else settings.test_size)
+        held_out = [adapter.prepare(read_table(path, data.format, data.encoding), path) if path
+                    else frame.frame(part, adapter.prepare) for part, path in (("val", data.val), ("test", data.test))]
+        return RowStream(frame, adapter), *held_out
     if data.test:
         test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
     else:
@@ -408,7 +429,7 @@ def _stem(path):
 
 
 def _sha256(path):
-    if str(path) == "-":
+    if str(path) == "-" or not Path(path).is_file():  # standard input, shards
         return None
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

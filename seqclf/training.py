@@ -11,8 +11,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
-from sklearn.utils.class_weight import compute_class_weight
 
 from . import distribute
 from .errors import ConfigError, TrainingError
@@ -84,15 +84,19 @@ def seed_everything(seed):
 
 def class_weights(y, n_classes, mode):
     """``{class index: weight}`` for ``mode="balanced"``, ``None`` for ``"none"``."""
+    return class_weights_from_counts(np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes), mode)
+
+
+def class_weights_from_counts(counts, mode):
+    """Balanced weights from the number of examples of each class: scikit-learn's ``n / (classes present * count)``,
+    1 for a class without examples; ``None`` for ``mode="none"``."""
     if mode not in ("balanced", "none"):
         raise ConfigError(f"class weights {mode!r} must be resolved to 'balanced' or 'none' before training")
     if mode == "none":
         return None
-    present = np.unique(y)
-    weights = compute_class_weight("balanced", classes=present, y=y)
-    return {int(c): float(w) for c, w in zip(present, weights)} | {
-        c: 1.0 for c in range(n_classes) if c not in present
-    }
+    counts = np.asarray(counts, dtype="float64")
+    present = counts > 0
+    return {c: float(counts.sum() / (present.sum() * n)) if n > 0 else 1.0 for c, n in enumerate(counts)}
 
 
 def training_budget(n_train, epochs=None, batch_size=None, patience=None):
@@ -179,7 +183,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     """
     check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
                             clipvalue)
-    budget = training_budget(len(y_train), epochs, batch_size, patience)
+    streamed = isinstance(x_train, Streamed)
+    budget = training_budget(len(x_train.rows) if streamed else len(y_train), epochs, batch_size, patience)
     epochs, batch_size, patience = budget["epochs"], budget["batch_size"], budget["patience"]
     n_classes = model.output_shape[-1]
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
@@ -192,8 +197,14 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
                                             start_from_epoch=budget["warmup"])
     history = keras.callbacks.History()
-    weights = class_weights(y_train[y_train >= 0], n_classes, class_weight)
-    if strategy is not None or np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1: padding), or tokens
+    weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
+               else class_weights(y_train[y_train >= 0], n_classes, class_weight))
+    if streamed:  # rows read a pool at a time, never all at once
+        seed = int(np.random.randint(2**31))
+        fit_data = {"x": StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed).dataset(), "shuffle": False}
+        validation = LengthBuckets(x_val, y_val, n_classes, batch_size).dataset()
+        batch_size = None
+    elif strategy is not None or np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1: padding), or tokens
         seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
         fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed).dataset(),
                     "shuffle": False}  # the buckets shuffle
@@ -336,6 +347,63 @@ class LengthBuckets:
         targets = free[: self.y.ndim] + (self.n_classes,)
         signature = (inputs if self.several else inputs[0], tf.TensorSpec(targets, tf.float32),
                      tf.TensorSpec(free[: self.y.ndim], tf.float32))
+        batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+
+
+@dataclass
+class Streamed:
+    """Training examples too many for memory: ``rows`` (a :class:`~seqclf.data.shards.RowStream`) gives chunks of
+    prepared rows, ``encode`` and ``targets`` turn a chunk into token ids and class indices; ``label_counts`` holds
+    the number of rows of each class index."""
+
+    rows: object
+    encode: object
+    targets: object
+    label_counts: np.ndarray
+
+
+class StreamBuckets:
+    """:class:`LengthBuckets` over a :class:`Streamed` set: ``POOL_ROWS`` rows at a time are encoded, shuffled and
+    cut into batches of about equal length; the shards come in a new random order each epoch.
+
+    Memory holds one pool (the bounded shuffle buffer) and one chunk of the reader, whatever the number of rows.
+    The number of batches is known in advance: pools are cut by the count of rows, not by the files.
+    """
+
+    POOL_ROWS = 20_000
+
+    def __init__(self, examples, n_classes, batch_size, weights=None, seed=0):
+        self.examples, self.n_classes, self.batch_size, self.weights = examples, n_classes, batch_size, weights
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        full, rest = divmod(len(self.examples.rows), self.POOL_ROWS)
+        return full * -(-self.POOL_ROWS // self.batch_size) + -(-rest // self.batch_size)
+
+    def _pools(self):
+        waiting, size = [], 0
+        for chunk in self.examples.rows.chunks(self.rng):
+            waiting.append(chunk)
+            size += len(chunk)
+            while size >= self.POOL_ROWS:
+                rows = pd.concat(waiting, ignore_index=True)
+                yield rows.iloc[: self.POOL_ROWS]
+                waiting, size = [rows.iloc[self.POOL_ROWS:]], size - self.POOL_ROWS
+        if size:
+            yield pd.concat(waiting, ignore_index=True)
+
+    def dataset(self):
+        """One pass over the stream = one epoch, two batches made ahead."""
+        def epoch():
+            for pool in self._pools():
+                buckets = LengthBuckets(self.examples.encode(pool), self.examples.targets(pool), self.n_classes,
+                                        self.batch_size, self.weights, seed=int(self.rng.integers(2**31)))
+                for number in range(len(buckets)):
+                    yield buckets[number]
+
+        signature = (tf.TensorSpec((None, None), tf.int64), tf.TensorSpec((None, self.n_classes), tf.float32),
+                     tf.TensorSpec((None,), tf.float32))
         batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
         return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 

@@ -10,12 +10,14 @@ as the length. Padding is id 0, masked by the embedding, so it never affects the
 import math
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 import keras
 
 from ..errors import ConfigError, DataError
 from .adapters import Adapter, AdapterOption, register_adapter
-from .columns import TEXT_NAMES, blank, find_column, require_column, row_list
+from .columns import TEXT_NAMES, blank, find_column, label_strings, require_column, row_list
+from .shards import RowStream
 
 DEFAULT_MAX_TOKENS = 20_000
 MIN_WORD_COUNT = 2
@@ -97,16 +99,30 @@ class TextAdapter(Adapter):
         return require_column(frame, None, TEXT_NAMES, "text", "--text-col", source)
 
     def fit(self, train, source):
-        """Learn classes, vocabulary and sequence length from the training split."""
-        self.fit_labels(train, source)
-        texts = self._texts(train)
+        """Learn classes, vocabulary and sequence length from the training split.
+
+        ``train`` is a frame, or a :class:`~seqclf.data.shards.RowStream` read a chunk at a time
+        (labels, vocabulary and token counts each take one pass; memory holds the counts only).
+        """
+        streamed = isinstance(train, RowStream)
+        chunks = train.chunks if streamed else (lambda: iter([train]))
+        if streamed:
+            counts = train.label_counts()
+            self.classes_ = self.check_classes(pd.DataFrame({self.label_col: counts.index}), source)
+            self.class_counts_ = dict(zip(label_strings(pd.Series(counts.index)), counts.astype(int).tolist()))
+        else:
+            self.fit_labels(train, source)
         settings = TOKEN_SETTINGS[self.tokens]
         probe = keras.layers.TextVectorization(ragged=True, **settings)
-        probe.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(BATCH))
+        probe.adapt(tf.data.Dataset.from_generator(lambda: (batch for chunk in chunks() for batch in self._batches(chunk)),
+                                                   output_signature=tf.TensorSpec((None,), tf.string)))
         vocabulary = probe.get_vocabulary()[RESERVED_TOKENS:]
-        token_ids = probe(tf.constant(texts))
-        counts = np.bincount(token_ids.flat_values.numpy(), minlength=len(vocabulary) + RESERVED_TOKENS)
-        lengths = token_ids.row_lengths().numpy()
+        counts, lengths = np.zeros(len(vocabulary) + RESERVED_TOKENS, "int64"), np.zeros(1, "int64")
+        for chunk in chunks():
+            for batch in self._batches(chunk):
+                token_ids = probe(tf.constant(batch))
+                counts += np.bincount(token_ids.flat_values.numpy(), minlength=len(counts))
+                lengths = _add_counts(lengths, np.bincount(token_ids.row_lengths().numpy()))
         if self.max_tokens is None:
             frequent = [t for t, c in zip(vocabulary, counts[RESERVED_TOKENS:]) if c >= MIN_WORD_COUNT]
             if self.tokens == "word" and len(frequent) >= MIN_VOCABULARY:
@@ -117,12 +133,16 @@ class TextAdapter(Adapter):
         if not vocabulary:
             raise DataError(f"{source} has no tokens in column {self.text_col!r} after standardisation")
         self.vocabulary_ = list(vocabulary)
-        self.sequence_length_ = self.max_length or max(1, math.ceil(np.percentile(lengths, LENGTH_PERCENTILE)))
-        self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
+        self.sequence_length_ = self.max_length or max(1, math.ceil(percentile_of_counts(lengths, LENGTH_PERCENTILE)))
+        self.length_stats_ = {"median": percentile_of_counts(lengths, 50), "max": int(np.flatnonzero(lengths)[-1])}
         self.vectorizer_ = keras.layers.TextVectorization(
             vocabulary=self.vocabulary_, output_sequence_length=self.sequence_length_, name="tokens", **settings
         )
         return self
+
+    def _batches(self, frame):
+        texts = self._texts(frame)
+        return [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
 
     def _texts(self, frame):
         return frame[self.text_col].astype(str).tolist()
@@ -161,6 +181,28 @@ class TextAdapter(Adapter):
             "sequence_length": self.sequence_length_,
             "training_lengths": self.length_stats_,
         }
+
+
+def percentile_of_counts(counts, q):
+    """The ``q``-th percentile (NumPy's linear interpolation) of values 0, 1, 2, ... occurring ``counts`` times each.
+
+    Examples
+    --------
+    >>> percentile_of_counts(np.array([0, 2, 1, 0, 1]), 50)  # the values 1, 1, 2, 4
+    1.5
+    """
+    position = q / 100 * (counts.sum() - 1)
+    below, above = (int(np.searchsorted(np.cumsum(counts), k, side="right")) for k in
+                    (math.floor(position), math.ceil(position)))
+    return float(below + (position - math.floor(position)) * (above - below))
+
+
+def _add_counts(a, b):
+    """Two count vectors of possibly different lengths, added."""
+    total = np.zeros(max(len(a), len(b)), "int64")
+    total[: len(a)] += a
+    total[: len(b)] += b
+    return total
 
 
 def _wordy_columns(frame):
