@@ -18,10 +18,8 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -101,16 +99,6 @@ def scope(strategy):
     return strategy.scope() if strategy is not None else nullcontext()
 
 
-def worker_dir(out):
-    """A place for a worker that is not the chief to write what the chief writes to ``out``, outside ``out``.
-
-    The same for the same run and worker, so that a restarted worker finds its backups.
-    """
-    cluster = Cluster.from_environment()
-    name = f"seqclf-worker{cluster.index}-{Path(out).resolve().as_posix().replace('/', '_').strip('_')}"
-    return Path(tempfile.gettempdir()) / name
-
-
 def check_same_everywhere(strategy, fingerprint, what):
     """Raise unless every worker computed the same ``fingerprint`` (a string) for ``what``."""
     if strategy is None or strategy.num_replicas_in_sync == 1:
@@ -144,9 +132,11 @@ def fit(model, strategy, train_batches, val_batches, *, epochs, callbacks, clipn
     callbacks = keras.callbacks.CallbackList(callbacks, add_progbar=verbose > 0, model=model, verbose=verbose,
                                              epochs=epochs, steps=steps)
     model.stop_training = False
-    with strategy.scope():  # BackupAndRestore may build the optimizer and load a backup here
-        callbacks.on_train_begin()
-    first = _agreed_epoch(strategy, getattr(model, "_initial_epoch", None) or 0)  # set by BackupAndRestore
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+    callbacks.on_train_begin()  # the chief's ChiefBackup reads its last backup here
+    backup = next((c for c in callbacks.callbacks if isinstance(c, ChiefBackup)), None)
+    first = _from_chief(strategy, model, backup.restored if backup else None)
     done = first
     try:
         for epoch in range(first, epochs):
@@ -230,12 +220,60 @@ def _everyone(strategy, value):
     return strategy.gather(per_replica, axis=0).numpy()
 
 
-def _agreed_epoch(strategy, epoch):
-    """The epoch to start from; workers whose backups end at different epochs cannot go on together."""
-    epochs = _everyone(strategy, float(epoch))
-    low, high = epochs.min(), epochs.max()
-    if low != high:
-        raise TrainingError(f"the workers' backups end at different epochs ({int(low)} and {int(high)}); remove the "
-                            f"backups (the run's .backup folder and the workers' seqclf-worker* temporary folders) "
-                            f"to start afresh")
-    return int(epoch)
+class ChiefBackup(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` for the chief of a cluster: saves the same backup each epoch, but on a restart
+    only reads it (``restored``: the epoch and the values of :func:`_state_variables`).
+
+    Under ``MultiWorkerMirroredStrategy``, loading weights on one worker alone would run
+    collective operations the others do not (the run fails with "Collective instance ...
+    expected type 1"); :func:`fit` hands the values to every worker together instead.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.restored = None
+        if not (os.path.exists(self._weights_path) and os.path.exists(self._training_metadata_path)):
+            return
+        with open(self._training_metadata_path) as handle:
+            epoch = json.load(handle)["epoch"]
+        plain = keras.models.clone_model(self.model)  # outside the strategy: loading it runs no collectives
+        plain.compile(optimizer=keras.optimizers.Adam())
+        plain.optimizer.build(plain.trainable_variables)
+        plain.load_weights(self._weights_path)
+        self.restored = (epoch, [v.numpy() for v in _state_variables(plain)])
+
+
+def _state_variables(model):
+    """Everything training changes: the model's weights and the optimizer's state, in a fixed order."""
+    return list(model.trainable_variables) + list(model.non_trainable_variables) + list(model.optimizer.variables)
+
+
+def _from_chief(strategy, model, restored):
+    """Give every worker the chief's weights and optimizer state, and the epoch to start from; return that epoch.
+
+    ``restored`` is what the chief read from its backup (``(epoch, values)``), or ``None``. Only
+    the chief keeps backups: after a restart the other workers (which may run on fresh machines)
+    take the state from it. Every worker runs the same collective operations here.
+    """
+    cluster = Cluster.from_environment()
+    variables = _state_variables(model)
+    epoch, values = restored if restored else (0, None)
+    if cluster.workers == 1:
+        if values is not None:
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        return int(epoch)
+    chief = 1.0 if cluster.chief else 0.0
+    mine = [tf.cast(v.value if values is None else value, tf.float64) * chief
+            for v, value in zip(variables, values or variables)]
+
+    @tf.function
+    def chiefs_values():
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("SUM", mine))
+
+    with strategy.scope():
+        for variable, value in zip(variables, chiefs_values()):
+            variable.assign(tf.cast(strategy.experimental_local_results(value)[0], variable.dtype))
+    first = int(_everyone(strategy, float(epoch) * chief).sum())
+    if first and not cluster.chief:
+        log.info("continuing after epoch %d with the chief's weights", first)
+    return first

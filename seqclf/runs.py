@@ -87,19 +87,16 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
 
 
 def _fit_as_worker(data, settings, out):
-    """A worker that is not the chief: train its share, write nothing to ``out``; return ``None``.
+    """A worker that is not the chief: train its share and write nothing; return ``None``.
 
-    Its epoch backups go to a temporary folder of its own (:func:`seqclf.distribute.worker_dir`),
-    removed when training ends well and kept after a failure, so that a restart resumes.
+    Only the chief keeps epoch backups; after a restart the others take its weights (see
+    :func:`seqclf.distribute.fit`), so a worker may come back on a fresh machine.
     """
     if data.walk_forward:
         raise ConfigError("--walk-forward trains one model per fold; run it on one machine (unset TF_CONFIG)")
     estimator, adapter, frame = _prepared(data, settings, verbose=0)
     train_frame, val_frame, _ = _split(adapter, frame, data, settings)
-    scratch = distribute.worker_dir(out)
-    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data,
-                           backup_dir=_backup_dir(scratch / "run", data, settings))
-    shutil.rmtree(scratch, ignore_errors=True)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data)
     log.info("training done; the chief writes the run directory %s", out)
     return None
 

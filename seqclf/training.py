@@ -216,7 +216,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [stopper, history, guard]
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
-        callbacks += [TrainingState(backup_dir, stopper, guard, history), keras.callbacks.BackupAndRestore(str(backup_dir))]
+        backup = keras.callbacks.BackupAndRestore if strategy is None else distribute.ChiefBackup
+        callbacks += [TrainingState(backup_dir, stopper, guard, history), backup(str(backup_dir))]
     started = time.perf_counter()
     stopped_by = "epochs"
     ctrl_c = CtrlC()

@@ -101,10 +101,10 @@ def test_a_dead_worker_fails_the_run_clearly_and_a_restart_resumes(reviews_csv, 
     chief, worker = (_fit(args, tmp_path, config) for config in _cluster(_free_ports(2)))  # any ports will do
     (code, _, err), (worker_code, _, worker_err) = _finish(chief), _finish(worker)
     assert code == 0 and worker_code == 0, err + worker_err
-    assert f"resuming after epoch {finished}" in err and f"resuming after epoch {finished}" in worker_err
+    assert f"resuming after epoch {finished}" in err  # from the chief's backup; the other worker takes its weights
+    assert f"continuing after epoch {finished} with the chief's weights" in worker_err
     assert len(pd.read_csv(run / "history.csv")) == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tmp"]
-    assert not list((tmp_path / "tmp").glob("seqclf-*"))  # (the killed worker left TensorFlow's autograph files)
 
 
 @pytest.mark.parametrize("tf_config, expected", [
