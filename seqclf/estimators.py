@@ -49,7 +49,9 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     ``features``, ``window``, ``horizon``, ``threshold``; for tagged tokens: ``tokens_col``,
     ``tag_col``, ``char_encoder``, ``max_tokens``, ``embedding_dim``; for the character
     language model, ``kind="chars"``: ``max_length``, ``embedding_dim``). ``class_weight`` and
-    ``label_smoothing`` left at ``"auto"``/``None`` take the data kind's defaults.
+    ``label_smoothing`` left at ``"auto"``/``None`` take the data kind's defaults. ``strategy``
+    (``"auto"``, ``"default"``, ``"mirrored"``, ``"multi-worker"``) picks the ``tf.distribute``
+    engine (see :mod:`seqclf.distribute`).
 
     Attributes
     ----------
@@ -170,6 +172,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None):
         """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first).
 
+        ``frame`` may be a :class:`~seqclf.data.shards.RowStream` (text shards read a chunk at a time).
         ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
         """
         settings = self.settings()

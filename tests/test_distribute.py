@@ -2,11 +2,9 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +14,8 @@ from click.testing import CliRunner
 from seqclf.cli import main
 from seqclf.distribute import Cluster, make_strategy
 from seqclf.errors import ConfigError
+
+from .backups import kill_after_epoch
 
 #: dropout 0: each worker draws dropout masks for its half of a batch, so with dropout the runs agree only statistically
 SETTINGS = ["--units", "8", "--dropout", "0", "--batch-size", "32", "--verbose", "2"]
@@ -86,15 +86,8 @@ def test_a_dead_worker_fails_the_run_clearly_and_a_restart_resumes(reviews_csv, 
     run, backup = tmp_path / "run", tmp_path / ".run.backup"
     args = [str(reviews_csv), "--epochs", "8", "--patience", "8", *SETTINGS, "--out", str(run)]
     chief, worker = (_fit(args, tmp_path, config) for config in _cluster(_free_ports(2)))
-    metadata = backup / "training_metadata.json"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not (metadata.exists() and json.loads(metadata.read_text() or "{}").get(
-            "epoch", 0) >= 2):
-        time.sleep(0.1)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    finished = kill_after_epoch(worker, backup, 2)  # the chief's backups: the other worker keeps none
     code, _, err = _finish(chief)
-    finished = json.loads(metadata.read_text())["epoch"]
     assert code == 2 and not run.exists()
     assert err.strip().splitlines()[-1].startswith("Error: training lost contact with another worker")
     assert f"after {finished} finished epoch(s); start every worker again with the same command" in err

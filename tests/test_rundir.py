@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from seqclf.cli import main
 
+from .backups import kill_after_epoch
+
 TINY = ["--units", "4", "--verbose", "0"]
 
 
@@ -57,14 +59,7 @@ def test_a_killed_fit_resumes_after_its_last_finished_epoch(reviews_csv, tmp_pat
     out, backup = tmp_path / "resumed", tmp_path / ".resumed.backup"
     first = subprocess.Popen([sys.executable, "-m", "seqclf.cli", "fit", *args, "--out", str(out)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metadata = backup / "training_metadata.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (metadata.exists() and json.loads(metadata.read_text() or "{}").get(
-            "epoch", 0) >= 2):
-        time.sleep(0.1)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    finished = json.loads(metadata.read_text())["epoch"]
+    finished = kill_after_epoch(first, backup, 2)
     assert 2 <= finished < 6 and not out.exists()
     again = CliRunner().invoke(main, ["fit", *args, "--out", str(out)])
     assert again.exit_code == 0, again.output
