@@ -108,7 +108,7 @@ def main(quiet):
 
 
 @main.command()
-@click.argument("data", type=click.Path())
+@click.argument("data", type=click.Path(), nargs=-1, required=True)
 @click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, tokens, text, sensor or chars.")
 @click.option("--arch", default="bigru", show_default=True,
               help="Architecture: [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see `seqclf archs`.")
@@ -169,6 +169,12 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
     """
     from .models.builders import parse_units
     from .runs import DataSettings, FitSettings, fit_run
+
+    if len(data) > 1:
+        raise click.UsageError(f"DATA is one file, glob or folder; got {len(data)} ({', '.join(data[:3])}"
+                               f"{', ...' if len(data) > 3 else ''}): did the shell expand a glob? Quote it: "
+                               f"seqclf fit \"data/part-*.parquet\"")
+    data = data[0]
 
     kind, settings["task"], arch_default = _task_kind(kind, settings["task"])
     if arch_default and click.get_current_context().get_parameter_source("arch").name == "DEFAULT":

@@ -56,27 +56,34 @@ def _finish(process, timeout=240):
 
 def test_two_workers_train_what_one_process_trains_and_only_the_chief_writes(reviews_csv, tmp_path):
     (tmp_path / "tmp").mkdir()
-    run, alone = tmp_path / "cluster", tmp_path / "alone"
+    run, alone, keras_fit = tmp_path / "cluster", tmp_path / "alone", tmp_path / "keras_fit"
     args = [str(reviews_csv), "--epochs", "2", *SETTINGS]
     workers = [_fit([*args, "--out", str(run)], tmp_path, config) for config in _cluster(_free_ports(2))]
     single = _fit([*args, "--out", str(alone), "--strategy", "multi-worker"], tmp_path)
+    plain = _fit([*args, "--out", str(keras_fit), "--strategy", "default"], tmp_path)  # Keras' own model.fit
     (chief_code, chief_out, chief_err), (code, out, err) = (_finish(w) for w in workers)
     assert chief_code == 0, chief_err
     assert code == 0, err
-    assert _finish(single)[0] == 0
+    assert _finish(single)[0] == 0 and _finish(plain)[0] == 0
     assert f"Run directory: {run}" in chief_out and "Run directory" not in out
     assert "this is worker 1 of 2" in err and "the chief writes the run directory" in err
     for name in ("config.json", "model.keras", "labels.txt", "metrics.json", "history.csv", "test_predictions.csv",
                  "learning_curves.png", "confusion_matrix.png", "export/reviews/1/saved_model.pb"):
         assert (run / name).exists(), name
     # the other worker left nothing: no second run, no backups, an empty temporary folder
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "cluster", "tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "cluster", "keras_fit", "tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []
-    together, one = (pd.read_csv(r / "test_predictions.csv") for r in (run, alone))
-    assert together["id"].tolist() == one["id"].tolist()
-    assert np.abs(together.filter(like="prob_").to_numpy() - one.filter(like="prob_").to_numpy()).max() <= TOLERANCE
-    pd.testing.assert_frame_equal(pd.read_csv(run / "history.csv"), pd.read_csv(alone / "history.csv"),
-                                  check_exact=False, atol=TOLERANCE)
+    together = pd.read_csv(run / "test_predictions.csv")
+    for other in (alone, keras_fit):  # our training step also computes what Keras' model.fit computes
+        one = pd.read_csv(other / "test_predictions.csv")
+        assert together["id"].tolist() == one["id"].tolist()
+        assert np.abs(together.filter(like="prob_").to_numpy() - one.filter(like="prob_").to_numpy()).max() <= TOLERANCE
+        # Keras weights its training accuracy by the class weights; ours counts examples (validation has no weights)
+        # and sums the embedding's gradient in another order (measured: losses 2e-4 apart after two epochs)
+        columns, atol = (["loss", "accuracy", "val_loss", "val_accuracy"], TOLERANCE) if other == alone else (
+            ["loss", "val_loss", "val_accuracy"], 1e-3)
+        pd.testing.assert_frame_equal(pd.read_csv(run / "history.csv")[columns],
+                                      pd.read_csv(other / "history.csv")[columns], check_exact=False, atol=atol)
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["strategy"] == "auto" and config["data_summary"]["rows"]["train"] == 192
 

@@ -108,6 +108,13 @@ def test_cli_fits_on_parquet_and_csv_shards_alike(parquet_shards):
     assert len(runs[0]) > 10
 
 
+def test_a_glob_the_shell_expanded_gets_a_hint_to_quote_it(parquet_shards):
+    files = [str(p) for p in sorted((parquet_shards / "parquet").iterdir())]
+    result = CliRunner().invoke(main, ["fit", *files, "--epochs", "1"])
+    assert result.exit_code == 2
+    assert "got 3" in result.stderr and 'Quote it: seqclf fit "data/part-*.parquet"' in result.stderr
+
+
 @pytest.mark.parametrize("damage, message", [
     ("no_text", "part-1.parquet has no text column"),
     ("no_match", "names no files"),
