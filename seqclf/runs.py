@@ -112,6 +112,8 @@ def _fit_run(data, settings, out, name, verbose):
                                                                data, settings, _backup_dir(out, data, settings))
     files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
              (("data", data.data), ("val", data.val), ("test", data.test)) if path}
+    if isinstance(frame, Shards):  # no one checksum for many files: how many, and how many rows
+        files["data"] |= {"shards": len(frame.files), "rows": frame.n_rows, "held_out_shares": frame.shares}
     write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
               test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
     shutil.rmtree(out.parent / f".{out.name}.backup", ignore_errors=True)  # left by Ctrl-C; training removes its own
@@ -125,14 +127,14 @@ def _prepared(data, settings, verbose):
     files = shard_files(data.data, data.format)
     if files:
         shards = Shards(files, data.format, data.encoding, seed=settings.seed)
-        first, _, path = next(shards.chunks())
+        first, _, where = next(shards.chunks())
         estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
-        adapter = estimator.make_adapter(first, str(path))
+        adapter = estimator.make_adapter(first, where)
         if adapter.kind != "text":
             raise ConfigError(f"{data.data} names {len(files)} shards; shards are streamed for text data only, "
                               f"not {adapter.kind} data: combine them into one file")
         _check_options(type(adapter), data.options)
-        adapter.prepare(first, str(path))
+        adapter.prepare(first, where)
         log.info("%s: %d shards, %s rows, read a chunk at a time", data.data, len(files), f"{shards.n_rows:,}")
         return estimator, adapter, shards
     frame = read_table(data.data, data.format, data.encoding)

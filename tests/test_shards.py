@@ -1,5 +1,7 @@
 """Shards: a glob or folder of CSV/Parquet files streamed a chunk at a time, never loaded whole."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,6 +105,8 @@ def test_cli_fits_on_parquet_and_csv_shards_alike(parquet_shards):
                                            "--verbose", "0"])
         assert result.exit_code == 0, result.output
         assert "3 shards, 240 rows, read a chunk at a time" in result.stderr
+        recorded = json.loads((out / "config.json").read_text())["data"]["data"]
+        assert recorded["shards"] == 3 and recorded["rows"] == 240 and recorded["sha256"] is None
         runs.append(pd.read_csv(out / "test_predictions.csv"))
     pd.testing.assert_frame_equal(runs[0], runs[1])
     assert len(runs[0]) > 10
@@ -118,11 +122,18 @@ def test_a_glob_the_shell_expanded_gets_a_hint_to_quote_it(parquet_shards):
 @pytest.mark.parametrize("damage, message", [
     ("no_text", "part-1.parquet has no text column"),
     ("no_match", "names no files"),
+    ("empty_text", "part-1.csv (the chunk from data row 41) has empty text in column 'text' at data row 3"),
 ])
-def test_bad_shards_are_one_clear_error(parquet_shards, damage, message):
+def test_bad_shards_are_one_clear_error(parquet_shards, damage, message, monkeypatch):
     data = f"{parquet_shards}/parquet/part-*.parquet"
     if damage == "no_text":
         pd.DataFrame({"label": ["pos", "neg"], "score": [1, 2]}).to_parquet(parquet_shards / "parquet" / "part-1.parquet")
+    elif damage == "empty_text":
+        monkeypatch.setattr(shards_module, "CHUNK_ROWS", 40)
+        shard = pd.read_csv(parquet_shards / "csv" / "part-1.csv")
+        shard.loc[42, "text"] = "  "  # data row 43 of the file: the third of its second chunk
+        shard.to_csv(parquet_shards / "csv" / "part-1.csv", index=False)
+        data = str(parquet_shards / "csv")
     else:
         data = f"{parquet_shards}/parquet/other-*.parquet"
     result = CliRunner().invoke(main, ["fit", data, "--out", str(parquet_shards / "run"), "--epochs", "1"])

@@ -52,12 +52,13 @@ class Shards:
     Examples
     --------
     >>> shards = Shards(["part-0.parquet", "part-1.parquet"], seed=0)  # doctest: +SKIP
-    >>> for frame, parts, path in shards.chunks():  # doctest: +SKIP
+    >>> for frame, parts, where in shards.chunks():  # doctest: +SKIP
     ...     train_rows = frame[parts == "train"]
     """
 
-    def __init__(self, files, format=None, encoding="utf-8", seed=0, chunk_rows=CHUNK_ROWS):
-        self.files, self.encoding, self.seed, self.chunk_rows = [Path(f) for f in files], encoding, seed, chunk_rows
+    def __init__(self, files, format=None, encoding="utf-8", seed=0, chunk_rows=None):
+        self.files, self.encoding, self.seed = [Path(f) for f in files], encoding, seed
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.format = format or detect_format(self.files[0])
         self.sizes = [self._count(f) for f in self.files]
         self.n_rows = int(sum(self.sizes))
@@ -83,19 +84,23 @@ class Shards:
                        for start in range(0, self.n_rows, self.chunk_rows)))
 
     def chunks(self, order=None):
-        """``(frame, parts, path)`` for each chunk of at most ``chunk_rows`` rows, files in ``order`` (default: sorted)."""
+        """``(frame, parts, where)`` for each chunk of at most ``chunk_rows`` rows, files in ``order`` (default:
+        sorted); ``where`` names the file, and the chunk's first data row when it is not the file's first."""
         starts = np.concatenate([[0], np.cumsum(self.sizes)])
         for index in (range(len(self.files)) if order is None else order):
             row = int(starts[index])
             for frame in self._read(self.files[index]):
                 frame.columns = [str(c) for c in frame.columns]
-                yield frame.reset_index(drop=True), self.parts(np.arange(row, row + len(frame))), self.files[index]
+                first = row - int(starts[index])
+                where = str(self.files[index]) + (f" (the chunk from data row {first + 1})" if first else "")
+                yield frame.reset_index(drop=True), self.parts(np.arange(row, row + len(frame))), where
                 row += len(frame)
 
     def frame(self, part, prepare):
-        """All rows of ``part`` (held-out parts are small) as one frame, each chunk passed through ``prepare``."""
-        pieces = [prepare(frame[parts == part].reset_index(drop=True), str(path))
-                  for frame, parts, path in self.chunks() if (parts == part).any()]
+        """All rows of ``part`` (held-out parts are small) as one frame; each chunk is checked by ``prepare`` whole,
+        so that rows in its messages count from the chunk's start."""
+        pieces = [prepare(frame, where)[parts == part].reset_index(drop=True)
+                  for frame, parts, where in self.chunks() if (parts == part).any()]
         if not pieces:
             raise DataError(f"the shards hold no rows for {part!r}; more rows or a larger --{part}-size are needed")
         return pd.concat(pieces, ignore_index=True)
@@ -143,10 +148,9 @@ class RowStream:
     def chunks(self, rng=None):
         """Prepared training rows, a chunk at a time; with ``rng`` the files come in a random order."""
         order = None if rng is None else rng.permutation(len(self.shards.files))
-        for frame, parts, path in self.shards.chunks(order):
-            train = frame[parts == "train"].reset_index(drop=True)
-            if len(train):
-                yield self.adapter.prepare(train, str(path))
+        for frame, parts, where in self.shards.chunks(order):
+            if (parts == "train").any():
+                yield self.adapter.prepare(frame, where)[parts == "train"].reset_index(drop=True)
 
     def label_counts(self):
         """``{raw label: count}`` over all training rows, in one pass."""
