@@ -25,7 +25,7 @@ from .data.adapters import get_adapter
 from .data.columns import label_strings
 from .data.readers import read_table
 from .data.shards import RowStream, Shards, shard_files
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, SeqclfError
 from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
                          plot_step_labels)
 from .export import export_saved_model
@@ -83,7 +83,13 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     if out.exists():
         raise ConfigError(f"{out} exists already; pass another --out or remove it")
     with claimed(out):
-        return _fit_run(data, settings, out, name, verbose)
+        try:
+            return _fit_run(data, settings, out, name, verbose)
+        except SeqclfError:  # a backup with finished epochs stays for a restart (a lost worker); an empty one goes
+            backup = out.parent / f".{out.name}.backup"
+            if not (backup / "training_metadata.json").exists():
+                shutil.rmtree(backup, ignore_errors=True)
+            raise
 
 
 def _fit_as_worker(data, settings, out):

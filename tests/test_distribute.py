@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from seqclf import SequenceClassifier
 from seqclf.cli import main
 from seqclf.distribute import Cluster, make_strategy
 from seqclf.errors import ConfigError
@@ -105,6 +106,29 @@ def test_a_dead_worker_fails_the_run_clearly_and_a_restart_resumes(reviews_csv, 
     assert f"continuing after epoch {finished} with the chief's weights" in worker_err
     assert len(pd.read_csv(run / "history.csv")) == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tmp"]
+
+
+def test_workers_that_read_different_data_refuse_to_train(reviews, tmp_path):
+    (tmp_path / "tmp").mkdir()
+    halves = []
+    for number, half in enumerate((reviews.iloc[:120], reviews.iloc[120:])):
+        halves.append(tmp_path / f"half{number}.csv")
+        half.to_csv(halves[-1], index=False)
+    workers = [_fit([str(data), "--epochs", "1", *SETTINGS, "--out", str(tmp_path / "run")], tmp_path, config)
+               for data, config in zip(halves, _cluster(_free_ports(2)))]
+    for code, _, err in (_finish(w) for w in workers):
+        assert code == 2
+        assert err.strip().splitlines()[-1] == ("Error: the workers learned different vocabularies, scalers or "
+                                                "classes: they must all read the same data files with the same settings")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["half0.csv", "half1.csv", "tmp"]
+
+
+def test_mirrored_on_one_device_trains_like_keras_fit(reviews):
+    texts, labels = reviews["text"].tolist(), reviews["label"].tolist()
+    fitted = [SequenceClassifier(units=(4,), epochs=2, dropout=0.0, batch_size=32, strategy=strategy).fit(texts, labels)
+              for strategy in ("mirrored", "default")]
+    assert np.abs(fitted[0].predict_proba(texts[:50]) - fitted[1].predict_proba(texts[:50])).max() <= TOLERANCE
+    assert fitted[0].settings().strategy == "mirrored"
 
 
 @pytest.mark.parametrize("tf_config, expected", [
