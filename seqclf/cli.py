@@ -191,6 +191,18 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
         click.echo(f"Run directory: {run}")
 
 
+def _data_line(data):
+    """Where a run's training data came from, for ``seqclf info``."""
+    if "data" not in data:
+        return "in memory (saved from Python)"
+    source = data["data"]
+    if source.get("shards"):
+        return f"{source['path']} ({source['shards']} shards, {source['rows']:,} rows)"
+    if source["path"] == "-":
+        return "standard input"
+    return f"{source['path']} (sha256 {source['sha256'][:12]})"
+
+
 def _task_kind(kind, task):
     """``--task tag`` and ``next-char`` are per-step tasks of their own kind of data: ``(kind, task, arch default)``."""
     from .errors import ConfigError
@@ -330,8 +342,7 @@ def info(run_dir):
                          f"dropout={model.get('dropout', settings['dropout'])}"
                          f"{' task=' + settings['task'] if settings.get('task', 'many-to-one') != 'many-to-one' else ''}"),
         ("parameters", f"{config['model']['n_parameters']:,}"),
-        ("data", f"{data['data']['path']} (sha256 {data['data']['sha256'][:12]})" if "data" in data
-                 else "in memory (saved from Python)"),
+        ("data", _data_line(data)),
         ("rows", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
         ("classes", ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items())),
     ]

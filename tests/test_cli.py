@@ -44,6 +44,14 @@ def test_evaluate_prints_and_writes_metrics(tiny_run, reviews_csv, tmp_path):
     assert f"accuracy  {metrics['accuracy']:.4f}" in result.stdout
 
 
+def test_fit_from_standard_input_and_its_info(reviews_csv, tmp_path):
+    fitted = invoke("fit", "-", "--format", "csv", "--epochs", "1", "--units", "4", "--verbose", "0", "--out",
+                    tmp_path / "piped", input=reviews_csv.read_text())
+    assert fitted.exit_code == 0, fitted.output
+    info = invoke("info", tmp_path / "piped")
+    assert info.exit_code == 0 and "data             standard input" in info.stdout
+
+
 def test_predict_a_file_stdin_and_single_texts(tiny_run, reviews, tmp_path):
     table = tmp_path / "new.tsv"
     reviews[["text"]].head(5).rename(columns={"text": "sentence"}).to_csv(table, sep="\t", index=False)
@@ -61,10 +69,11 @@ def test_predict_a_file_stdin_and_single_texts(tiny_run, reviews, tmp_path):
     assert (tmp_path / "p.csv").read_text().splitlines()[1] == piped.stdout.splitlines()[1]
 
 
-def test_info_and_archs(tiny_run):
+def test_info_and_archs(tiny_run, reviews_csv):
     result = invoke("info", tiny_run)
     assert result.exit_code == 0
     assert "architecture     bigru units=8" in result.stdout and "parameters" in result.stdout
+    assert f"data             {reviews_csv} (sha256 " in result.stdout
     assert "test             accuracy" in result.stdout
     archs = invoke("archs")
     cells = [line.split()[0] for line in archs.stdout.splitlines()[3:]]

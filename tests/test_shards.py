@@ -107,6 +107,8 @@ def test_cli_fits_on_parquet_and_csv_shards_alike(parquet_shards):
         assert "3 shards, 240 rows, read a chunk at a time" in result.stderr
         recorded = json.loads((out / "config.json").read_text())["data"]["data"]
         assert recorded["shards"] == 3 and recorded["rows"] == 240 and recorded["sha256"] is None
+        info = CliRunner().invoke(main, ["info", str(out)])
+        assert info.exit_code == 0 and f"{data} (3 shards, 240 rows)" in info.output
         runs.append(pd.read_csv(out / "test_predictions.csv"))
     pd.testing.assert_frame_equal(runs[0], runs[1])
     assert len(runs[0]) > 10
