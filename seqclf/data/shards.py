@@ -11,6 +11,7 @@ test report.
 """
 
 import glob
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 from ..errors import DataError
 from .readers import detect_format
 
+log = logging.getLogger(__name__)
 SHARD_FORMATS = ("csv", "tsv", "parquet")
 CHUNK_ROWS = 50_000
 #: At most this many rows each for validation and test (a test set of 20,000 gives accuracy to about +-0.7 points).
@@ -154,6 +156,8 @@ class RowStream:
 
     def label_counts(self):
         """``{raw label: count}`` over all training rows, in one pass."""
+        log.info("learning classes, vocabulary and lengths from %s training rows: three passes over the shards",
+                 f"{self.n:,}")
         counts = pd.Series(dtype="int64")
         for chunk in self.chunks():
             counts = counts.add(chunk[self.adapter.label_col].value_counts(), fill_value=0)
