@@ -52,6 +52,7 @@ class Group(click.Group):
 
 
 from .data.readers import FORMATS  # noqa: E402  (after TensorFlow's quiet import)
+from .distribute import STRATEGIES  # noqa: E402
 
 
 def _adapters():
@@ -142,7 +143,7 @@ def main(quiet):
 @click.option("--walk-forward", type=int, help="[stock] K expanding-window folds: test on each later block in turn, "
                                                "report each fold and the mean.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed repeats a run.")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]), default="auto",
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto",
               show_default=True, help="tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run "
                                       "the same command on every worker), mirrored on the local GPUs; auto picks "
                                       "multi-worker when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.")

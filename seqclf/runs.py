@@ -75,7 +75,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
     cluster = distribute.Cluster.from_environment()
     if cluster.workers > 1 and not out:
         raise ConfigError(f"TF_CONFIG names a cluster of {cluster.workers} workers: pass the same --out to every "
-                          f"worker (the chief writes it; the others keep their backups under that name)")
+                          f"worker (the chief writes it and its backups; the others write nothing)")
     distribute.make_strategy(settings.strategy)  # early: a cluster's collectives are set up before TensorFlow runs
     out = Path(out) if out else default_run_dir(settings.arch)
     if not cluster.chief:

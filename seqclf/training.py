@@ -199,15 +199,11 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     history = keras.callbacks.History()
     weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
                else class_weights(y_train[y_train >= 0], n_classes, class_weight))
-    if streamed:  # rows read a pool at a time, never all at once
-        seed = int(np.random.randint(2**31))
-        fit_data = {"x": StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed).dataset(), "shuffle": False}
-        validation = LengthBuckets(x_val, y_val, n_classes, batch_size).dataset()
-        batch_size = None
-    elif strategy is not None or np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1: padding), or tokens
+    if streamed or strategy is not None or np.ndim(y_train) == 2 or _token_ids(x_train):  # per step (-1: padding)
         seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
-        fit_data = {"x": LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed).dataset(),
-                    "shuffle": False}  # the buckets shuffle
+        buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if streamed  # a pool at a time
+                   else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed))
+        fit_data = {"x": buckets.dataset(), "shuffle": False}  # the buckets shuffle
         validation = LengthBuckets(x_val, y_val, n_classes, batch_size).dataset()
         batch_size = None  # the buckets make the batches
     else:
@@ -293,8 +289,8 @@ class LengthBuckets:
     ``x`` is an array ``(n, T, ...)`` or a list of them (several inputs); ``y`` holds class
     indices, ``(n, T)`` per step with -1 on padding (which gets weight 0), or ``(n,)`` per
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
-    after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index to weight (``None``: 1). :meth:`dataset`
-    gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
+    after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
+    to weight (``None``: 1). :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
     """

@@ -25,7 +25,6 @@ SHARD_FORMATS = ("csv", "tsv", "parquet")
 CHUNK_ROWS = 50_000
 #: At most this many rows each for validation and test (a test set of 20,000 gives accuracy to about +-0.7 points).
 MAX_HELD_OUT = 20_000
-PARTS = ("train", "val", "test")
 
 
 def shard_files(path, format=None):
