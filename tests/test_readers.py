@@ -92,3 +92,18 @@ def test_garbage_parquet_is_a_data_error(tmp_path):
     path.write_bytes(b"this is not parquet")
     with pytest.raises(DataError, match="not a valid Parquet file"):
         read_table(path)
+
+
+def test_labels_that_read_as_infinite_floats_keep_their_text(tmp_path):
+    """Found by hypothesis: a label column holding "inf" and a whole number read as floats could not become strings."""
+    from seqclf.data.columns import label_strings
+    from seqclf.data.text import TextAdapter
+
+    path = tmp_path / "odd.csv"
+    path.write_text("text,label\na fine film,inf\ndull stuff,3\n")
+    frame = read_table(path)
+    assert label_strings(frame["label"]).tolist() == ["inf", "3.0"]
+    assert label_strings(pd.Series([2.0, 3.0])).tolist() == ["2", "3"]
+    adapter = TextAdapter()
+    adapter.prepare(frame, "odd.csv")
+    assert adapter.check_classes(frame, "odd.csv") == ["3.0", "inf"]

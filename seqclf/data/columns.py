@@ -1,5 +1,6 @@
 """Find and check the columns of a table: auto-detection by common names, clear errors."""
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -72,6 +73,6 @@ def check_labels(frame, column, source, option="--label-col"):
 
 def label_strings(series):
     """Class names as strings, kept as given (integers stay ``"3"``, not ``"3.0"``)."""
-    if pd.api.types.is_float_dtype(series) and (series == series.round()).all():
+    if pd.api.types.is_float_dtype(series) and np.isfinite(series).all() and (series == series.round()).all():
         series = series.astype("int64")
     return series.astype(str).str.strip()
