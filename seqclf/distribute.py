@@ -116,8 +116,10 @@ def local_copy(model):
     return copy
 
 
-def fit(model, strategy, train_batches, val_batches, *, epochs, callbacks, clipnorm, clipvalue, label_smoothing, verbose):
-    """Train a compiled ``model`` created in ``strategy.scope()`` on tf.data batches ``(x, one-hot y, weights)``.
+def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, label_smoothing,
+        verbose):
+    """Train a compiled ``model`` created in ``strategy.scope()`` on tf.data batches ``(x, one-hot y, weights)``:
+    ``train_batches`` repeats, ``steps`` of them make an epoch.
 
     Padding steps carry weight 0 and a target row of zeros. The loss of a global batch is the
     weighted cross-entropy summed over its real steps, divided by their number over all workers
@@ -126,7 +128,7 @@ def fit(model, strategy, train_batches, val_batches, *, epochs, callbacks, clipn
     an epoch when any of them asks to (early stopping, Ctrl-C), at once on a NaN loss (all
     workers see the same loss).
     """
-    steps, val_steps = int(train_batches.cardinality()), int(val_batches.cardinality())
+    val_steps = int(val_batches.cardinality())
     train_data, val_data = (strategy.experimental_distribute_dataset(_split_batches(d)) for d in (train_batches, val_batches))
     train_step, val_step = _steps(model, strategy, clipnorm, clipvalue, label_smoothing)
     callbacks = keras.callbacks.CallbackList(callbacks, add_progbar=verbose > 0, model=model, verbose=verbose,
@@ -137,11 +139,11 @@ def fit(model, strategy, train_batches, val_batches, *, epochs, callbacks, clipn
     callbacks.on_train_begin()  # the chief's ChiefBackup reads its last backup here
     backup = next((c for c in callbacks.callbacks if isinstance(c, ChiefBackup)), None)
     first = _from_chief(strategy, model, backup.restored if backup else None)
-    done = first
+    done, batches = first, iter(train_data)
     try:
         for epoch in range(first, epochs):
             callbacks.on_epoch_begin(epoch)
-            sums, batches = np.zeros(3), iter(train_data)
+            sums = np.zeros(3)
             for step in range(steps):
                 callbacks.on_train_batch_begin(step)
                 loss, hits, count = (float(v) for v in train_step(batches))
@@ -152,9 +154,9 @@ def fit(model, strategy, train_batches, val_batches, *, epochs, callbacks, clipn
                     break
             if not np.isfinite(loss):
                 break
-            val, batches = np.zeros(3), iter(val_data)
+            val, val_batches = np.zeros(3), iter(val_data)
             for _ in range(val_steps):
-                loss, hits, count = (float(v) for v in val_step(batches))
+                loss, hits, count = (float(v) for v in val_step(val_batches))
                 val += (loss * count, hits, count)
             logs |= {"val_loss": val[0] / max(val[2], 1), "val_accuracy": val[1] / max(val[2], 1)}
             callbacks.on_epoch_end(epoch, logs)

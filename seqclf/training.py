@@ -203,7 +203,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
         buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if streamed  # a pool at a time
                    else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed))
-        fit_data = {"x": buckets.dataset(), "shuffle": False}  # the buckets shuffle
+        # repeated, with the steps given: one iterator for the whole fit (Keras makes a new one each epoch otherwise,
+        # and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
+        fit_data = {"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False}
         validation = LengthBuckets(x_val, y_val, n_classes, batch_size).dataset()
         batch_size = None  # the buckets make the batches
     else:
@@ -223,7 +225,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
                 model.fit(**fit_data, validation_data=validation, epochs=epochs, batch_size=batch_size,
                           callbacks=callbacks + [ctrl_c], verbose=verbose)
             else:
-                distribute.fit(model, strategy, fit_data["x"], validation, epochs=epochs, callbacks=callbacks + [ctrl_c],
+                distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation, epochs=epochs,
+                               callbacks=callbacks + [ctrl_c],
                                clipnorm=clipnorm, clipvalue=clipvalue, label_smoothing=label_smoothing, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
