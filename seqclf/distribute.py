@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import ConfigError, TrainingError
+from .optimizers import clip_gradients, scale
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
@@ -197,13 +198,9 @@ def _steps(model, strategy, clipnorm, clipvalue, label_smoothing):
         with tf.GradientTape() as tape:
             loss, hits, count = measure(x, y, weights, True)
         variables = model.trainable_variables
-        grads = context.all_reduce("SUM", [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)])
-        if clipvalue is not None:
-            grads = [tf.clip_by_value(g, -clipvalue, clipvalue) for g in grads]
-        elif clipnorm is not None:
-            grads, _ = tf.clip_by_global_norm(grads, clipnorm)
+        grads = clip_gradients(context.all_reduce("SUM", tape.gradient(loss, variables)), clipnorm, clipvalue)
         # the optimizer sums the replicas' gradients once more: hand it a share of the clipped global gradient
-        model.optimizer.apply_gradients(zip([g / replicas for g in grads], variables))
+        model.optimizer.apply_gradients(zip([scale(g, 1 / replicas) for g in grads], variables))
         return loss, hits, count
 
     def reduced(replica):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from . import distribute
 from .errors import ConfigError, TrainingError
 from .models.builders import check_builder_settings
+from .optimizers import LazyAdam
 
 log = logging.getLogger(__name__)
 CLASS_WEIGHTS = ("auto", "balanced", "none")
@@ -164,7 +165,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     weights once per step and can blow up on long sequences (exploding gradients): by default
     all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
     keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
-    (and replaces ``clipnorm``).
+    (and replaces ``clipnorm``). The optimizer is Adam, lazy on embeddings
+    (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words).
 
     Ctrl-C stops training early and still restores the best weights seen so far. With
     ``backup_dir``, every finished epoch is backed up there (Keras' ``BackupAndRestore`` for the
@@ -190,7 +192,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
     with distribute.scope(strategy):  # under a strategy, its training step clips the gradients summed over workers
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
+            optimizer=LazyAdam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             metrics=[StepAccuracy() if np.ndim(y_train) == 2 else "accuracy"],
         )
