@@ -155,9 +155,9 @@ def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks
                     break
             if not np.isfinite(loss):
                 break
-            val, val_batches = np.zeros(3), iter(val_data)
+            val, val_iterator = np.zeros(3), iter(val_data)
             for _ in range(val_steps):
-                loss, hits, count = (float(v) for v in val_step(val_batches))
+                loss, hits, count = (float(v) for v in val_step(val_iterator))
                 val += (loss * count, hits, count)
             logs |= {"val_loss": val[0] / max(val[2], 1), "val_accuracy": val[1] / max(val[2], 1)}
             callbacks.on_epoch_end(epoch, logs)

@@ -61,14 +61,15 @@ class LazyAdam(keras.optimizers.Adam):
     """
 
     def _clip_gradients(self, grads):
-        if self.global_clipnorm or self.clipvalue:
-            return clip_gradients(grads, self.global_clipnorm, self.clipvalue)
-        return super()._clip_gradients(grads)
+        if self.clipnorm:  # a norm per variable: Keras' own
+            return super()._clip_gradients(grads)
+        return clip_gradients(grads, self.global_clipnorm, self.clipvalue)  # also merges duplicate rows
 
     def update_step(self, gradient, variable, learning_rate):
         if not isinstance(gradient, tf.IndexedSlices) or self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
-        gradient = merge_duplicates(gradient)
+        if self._distribution_strategy.num_replicas_in_sync > 1:  # the all-reduce after clipping joins their rows
+            gradient = merge_duplicates(gradient)
         rows, values = gradient.indices, tf.cast(gradient.values, variable.dtype)
         step = tf.cast(self.iterations + 1, variable.dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, variable.dtype), tf.cast(self.beta_2, variable.dtype)

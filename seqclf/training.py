@@ -228,8 +228,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
                           callbacks=callbacks + [ctrl_c], verbose=verbose)
             else:
                 distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation, epochs=epochs,
-                               callbacks=callbacks + [ctrl_c],
-                               clipnorm=clipnorm, clipvalue=clipvalue, label_smoothing=label_smoothing, verbose=verbose)
+                               callbacks=callbacks + [ctrl_c], clipnorm=clipnorm, clipvalue=clipvalue,
+                               label_smoothing=label_smoothing, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if stopper.stopped_epoch > 0:
