@@ -51,42 +51,7 @@ class Group(click.Group):
             sys.exit(130)
 
 
-from .data.readers import FORMATS  # noqa: E402  (after TensorFlow's quiet import)
-from .distribute import STRATEGIES  # noqa: E402
-
-
-def _adapters():
-    from .data.adapters import ADAPTERS
-
-    return ADAPTERS
-
-
-def data_options(command):
-    """Options every command that reads a data file shares."""
-    for decorator in reversed((
-        click.option("--format", "format", type=click.Choice(FORMATS),
-                     help="File format [default: from the suffix]."),
-        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
-        click.option("--label-col", help="Column holding the labels [auto: label, sentiment, target, class, y, activity]."),
-    )):
-        command = decorator(command)
-    return command
-
-
-def adapter_options(command):
-    """One option per setting of the registered adapters (``--text-col``, ``--window``, ...); shared names merge."""
-    merged = {}
-    for adapter in _adapters().values():
-        for option in adapter.options:
-            help = f"[{adapter.kind}] {option.help}" + (f" [default: {option.default}]" if option.default is not None else "")
-            if option.name in merged:
-                merged[option.name][1].append(help)
-            else:
-                merged[option.name] = (option, [help])
-    for option, helps in reversed(list(merged.values())):
-        kwargs = {"type": click.Choice(option.choices) if option.choices else option.type, "help": " ".join(helps)}
-        command = click.option(option.flag, option.name, **kwargs)(command)
-    return command
+from .cli_options import data_options, param_options  # noqa: E402  (after TensorFlow's quiet import)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -110,53 +75,20 @@ def main(quiet):
 
 @main.command()
 @click.argument("data", type=click.Path(), nargs=-1, required=True)
-@click.option("--kind", default="auto", show_default=True, help="Adapter: auto, stock, tokens, text, sensor or chars.")
-@click.option("--arch", default="bigru", show_default=True,
-              help="Architecture: [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see `seqclf archs`.")
-@click.option("--units", default="64", show_default=True, help="Units per recurrent layer; 128,64 stacks two.")
-@click.option("--dropout", type=float, help="Dropout on layer inputs and before the output "
-                                          "[default: auto: 0.5 for text, 0.1 for sensor series].")
-@click.option("--recurrent-dropout", type=float, default=0.0, show_default=True, help="Dropout on the recurrent state.")
-@click.option("--pooling", type=click.Choice(["auto", "last", "mean", "max", "attention"]), default="auto", show_default=True,
-              help="How the steps become one vector (auto: mean for sensor series averaged down, else last).")
-@click.option("--task", type=click.Choice(["many-to-one", "many-to-many", "tag", "next-char"]), default="many-to-one",
-              show_default=True, help="One label per sequence, or one per step (sensor data); tag: a tag per token "
-                                      "(CoNLL files, --kind tokens); next-char: a character language model "
-                                      "(--kind chars, default arch lstm).")
-@click.option("--epochs", type=int, help="Most epochs (early stopping may end sooner) [default: auto: 20, more on "
-                                         "small data: at least 600 updates, at most 200 epochs].")
-@click.option("--patience", type=int, help="Epochs without a better validation loss before stopping "
-                                           "[default: auto: a sixth of the epochs, at least 3].")
-@click.option("--batch-size", type=int, help="[default: auto: training examples / 8, between 8 and 64].")
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--clipnorm", type=float, default=1.0, show_default=True,
-              help="Scale the gradients down when their global norm exceeds this (against exploding gradients).")
-@click.option("--clipvalue", type=float, help="Clip each gradient component to [-V, V] instead of --clipnorm.")
-@click.option("--label-smoothing", type=float, help="Soften the training targets by this much (0 turns it off) "
-                                                   "[default: auto: 0.1, 0 for next-char].")
-@click.option("--class-weight", type=click.Choice(["auto", "balanced", "none"]), default="auto", show_default=True,
-              help="auto: balanced (rarer classes weigh more), none for tags and next-char.")
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation file [default: split off the data].")
 @click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
-@click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of the data for validation.")
-@click.option("--test-size", type=float, default=0.1, show_default=True, help="Share of the data for testing.")
 @click.option("--walk-forward", type=int, help="[stock] K expanding-window folds: test on each later block in turn, "
                                                "report each fold and the mean.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed repeats a run.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto",
-              show_default=True, help="tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run "
-                                      "the same command on every worker), mirrored on the local GPUs; auto picks "
-                                      "multi-worker when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/<date-time>-<arch>].")
 @click.option("--name", help="Model name in export/<name>/1 [default: the data file's stem].")
-@click.option("--verbose", type=click.IntRange(0, 2), help="0 silent, 1 progress bar, 2 a line per epoch [default: 1 on a terminal, else 2].")
 @data_options
-@adapter_options
-def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward, out, name, verbose, **settings):
+@param_options
+def fit(data, val, test, format, encoding, label_col, walk_forward, out, name, **values):
     """Train, evaluate and export a classifier from DATA (a file, or a quoted glob or folder of CSV/Parquet shards).
 
     Writes a run directory with the model, its SavedModel export, metrics, plots and the
-    test predictions.
+    test predictions. Tasks (--task): many-to-one, one label per sequence; many-to-many, one per
+    step (sensor data); tag, a tag per token (CoNLL files); next-char, a character language model.
 
     \b
     Examples:
@@ -168,26 +100,19 @@ def fit(data, kind, units, val, test, format, encoding, label_col, walk_forward,
       seqclf fit --task next-char datasets/tiny_shakespeare_sample.txt
       seqclf fit "data/part-*.parquet" --out runs/big   # shards: streamed, never all in memory
     """
-    from .models.builders import parse_units
+    from .params import SETTINGS
     from .runs import DataSettings, FitSettings, fit_run
 
     if len(data) > 1:
         raise click.UsageError(f"DATA is one file, glob or folder; got {len(data)} ({', '.join(data[:3])}"
                                f"{', ...' if len(data) > 3 else ''}): did the shell expand a glob? Quote it: "
                                f"seqclf fit \"data/part-*.parquet\"")
-    data = data[0]
-
-    kind, settings["task"], arch_default = _task_kind(kind, settings["task"])
-    if arch_default and click.get_current_context().get_parameter_source("arch").name == "DEFAULT":
-        settings["arch"] = arch_default
-    names = set(FitSettings.__dataclass_fields__)
-    options = {k: settings.pop(k) for k in list(settings) if k not in names}
-    data_settings = DataSettings(data=data, kind=kind, val=val, test=test, format=format, encoding=encoding,
-                                 label_col=label_col, walk_forward=walk_forward, options=options)
-    fit_settings = FitSettings(units=parse_units(units), **settings)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    run = fit_run(data_settings, fit_settings, out=out, name=name, verbose=verbose)
+    verbose, kind = values.pop("verbose"), values.pop("kind")
+    settings = FitSettings(**{k: values.pop(k) for k in SETTINGS})
+    data_settings = DataSettings(data=data[0], kind=kind, val=val, test=test, format=format, encoding=encoding,
+                                 label_col=label_col, walk_forward=walk_forward, options=values)
+    run = fit_run(data_settings, settings, out=out, name=name,
+                  verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
     if run is not None:  # None: a worker of a cluster, whose chief writes the run
         click.echo(f"Run directory: {run}")
 
@@ -202,19 +127,6 @@ def _data_line(data):
     if source["path"] == "-":
         return "standard input"
     return f"{source['path']} (sha256 {source['sha256'][:12]})"
-
-
-def _task_kind(kind, task):
-    """``--task tag`` and ``next-char`` are per-step tasks of their own kind of data: ``(kind, task, arch default)``."""
-    from .errors import ConfigError
-
-    kinds = {"tag": ("tokens", None), "next-char": ("chars", "lstm")}
-    if task not in kinds:
-        return kind, task, None
-    wanted, arch = kinds[task]
-    if kind not in ("auto", wanted):
-        raise ConfigError(f"--task {task} trains on --kind {wanted} data, not {kind}")
-    return wanted, "many-to-many", arch
 
 
 @main.command()
@@ -232,7 +144,7 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
       seqclf evaluate runs/mr datasets/movie_reviews_sample.csv
       seqclf evaluate runs/bm datasets/basic_motions_TEST.ts
     """
-    from .runs import evaluate_run
+    from .runs import evaluate_run, report_lines, run_info
 
     columns = {"text_col": text_col, "series_col": series_col, "label_col": label_col}
     metrics, path = evaluate_run(run_dir, data, format, encoding, columns, output)
@@ -240,29 +152,9 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
     for name, scores in metrics["per_class"].items():
         click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
                    f"f1 {scores['f1']:.3f}  support {scores['support']}")
-    if "entities" in metrics:
-        entities = metrics["entities"]
-        click.echo(f"entities  precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
-                   f"f1 {entities['f1']:.4f}  ({entities['support']} spans, {entities['scheme']})")
-    if "cross_entropy" in metrics:
-        loss = metrics["cross_entropy"]
-        click.echo(f"loss      {loss['nats_per_char']:.4f} nats/char ({loss['bits_per_char']:.4f} bits)")
-    for line in _baseline_lines(metrics):
+    for line in report_lines(run_info(run_dir)[0], metrics):
         click.echo(line)
     click.echo(f"Metrics written to {path}")
-
-
-def _baseline_lines(metrics):
-    """Baselines and strategy returns beside the model's, for data that has them (stock windows)."""
-    if "baselines" not in metrics:
-        return []
-    strategy = metrics["strategy"]
-    lines = [f"baselines on the same windows (long/flat return; buy and hold {strategy['buy_and_hold_return']:+.2%}):",
-             f"  {'model':<12} accuracy {metrics['accuracy'] if 'accuracy' in metrics else metrics['test']['accuracy']:.4f}"
-             f"  return {strategy['model_return']:+.2%}"]
-    lines += [f"  {name:<12} accuracy {scores['accuracy']:.4f}  return {scores['strategy_return']:+.2%}"
-              for name, scores in metrics["baselines"].items()]
-    return lines
 
 
 @main.command()
@@ -331,37 +223,33 @@ def info(run_dir):
     Example:
       seqclf info runs/mr
     """
-    from .runs import run_info
+    from .runs import report_lines, run_info
+    from .tasks import of_run
 
     config, metrics = run_info(run_dir)
     settings, data, summary, model = config["settings"], config["data"], config["data_summary"], config["model"]
+    task = of_run(config)
     rows = [
         ("run", run_dir),
         ("kind", config["kind"]),
+        ("task", task.name),
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
-                         f"pooling={'none' if settings.get('task') == 'many-to-many' else model.get('pooling', settings['pooling'])} "
-                         f"dropout={model.get('dropout', settings['dropout'])}"
-                         f"{' task=' + settings['task'] if settings.get('task', 'many-to-one') != 'many-to-one' else ''}"),
-        ("parameters", f"{config['model']['n_parameters']:,}"),
+                         f"pooling={'none' if task.per_step else model.get('pooling', settings['pooling'])} "
+                         f"dropout={model.get('dropout', settings['dropout'])}"),
+        ("parameters", f"{model['n_parameters']:,}"),
         ("data", _data_line(data)),
         ("rows", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
         ("classes", ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items())),
     ]
-    rows += [(k, v) for k, v in summary.items() if k not in ("rows", "class_counts")]
+    rows += [(k, v) for k, v in summary.items() if k not in ("rows", "class_counts", "task")]
     if metrics:
         rows.append(("epochs", f"{metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by "
                                f"{metrics['stopped_by']}), {metrics['train_seconds']:.1f} s"))
         rows += [(split, f"accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
                          f"n {metrics[split]['n']}") for split in ("val", "test")]
-        rows += [("", line) for line in _baseline_lines(metrics)]
-        if "walk_forward" in metrics:
-            mean = metrics["walk_forward"]["mean"]
-            rows.append(("walk-forward", f"{len(metrics['walk_forward']['folds'])} folds, mean accuracy "
-                                         f"{mean['test']['accuracy']:.4f} (majority {mean['baselines']['majority']['accuracy']:.4f}, "
-                                         f"persistence {mean['baselines']['persistence']['accuracy']:.4f})"))
-    rows.append(("export", f"{run_dir}/export/{config['model']['export_name']}/1"))
-    lines = [f"{name:<17}{value}" for name, value in rows]
-    click.echo("\n".join(lines))
+        rows += [("", line) for line in report_lines(config, {**metrics["test"], **metrics})]
+    rows.append(("export", f"{run_dir}/export/{model['export_name']}/1"))
+    click.echo("\n".join(f"{name:<17}{value}" for name, value in rows))
 
 
 @main.command()

@@ -72,7 +72,11 @@ def plot_confusion_matrix(matrix, classes, path=None, title="test confusion matr
 
 
 def plot_step_labels(steps, true_labels, predicted_labels, classes, path=None, title="labels per step"):
-    """True and predicted class of each step of one series, mistakes shaded; returns the figure."""
+    """True and predicted class of each step of one series, mistakes shaded; returns the figure.
+
+    A true label the model does not know (a tag unseen in training) gets a row of its own above the classes.
+    """
+    classes = list(classes) + sorted({str(label) for label in true_labels} - {str(name) for name in classes})
     index = {name: i for i, name in enumerate(classes)}
     true_y = np.array([index[str(label)] for label in true_labels])
     predicted_y = np.array([index[str(label)] for label in predicted_labels])

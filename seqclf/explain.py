@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .errors import ConfigError
+from .inputs import as_frame
 from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
 TOP_UNITS = 8
@@ -92,12 +93,11 @@ def explain(estimator, X, index=0):
     >>> view = explain(clf, ["a gripping, funny film"])  # doctest: +SKIP
     >>> view.attention.round(2), view.figure().savefig("explain.png")  # doctest: +SKIP
     """
-    from .estimators import _as_frame, _text_col
-
-    if estimator.task == "many-to-many":
-        raise ConfigError("explain shows one prediction per sequence; it takes many-to-one models")
+    if estimator.task_.per_step:
+        raise ConfigError(f"explain shows one prediction per sequence; this model's task ({estimator.task_.name}) "
+                          f"labels every step")
     adapter = estimator.adapter_
-    frames = adapter.prepare(_as_frame(X, None, _text_col(adapter), None), "X", labeled=False)
+    frames = adapter.prepare(as_frame(X, None, adapter.input_column(), None), "X", labeled=False)
     if not 0 <= index < len(frames):
         raise ConfigError(f"row {index} is out of range: the input has {len(frames)} sequences (rows count from 0)")
     frame = frames.iloc[[index]]

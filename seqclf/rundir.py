@@ -1,13 +1,20 @@
-"""The run directory: written under a temporary name, renamed only when complete."""
+"""The run directory: written under a temporary name, renamed only when complete, and read back.
+
+A run is written and read from the kind's and the task's configuration alone (``config.json``
+names both), with the model, its labels and its SavedModel export beside it.
+"""
 
 import json
 import os
+import platform
 import re
 import shutil
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from . import __version__
 from .errors import RunDirectoryError
 
 CONFIG = "config.json"
@@ -172,3 +179,81 @@ def write_atomically(path, text):
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+def write_run(estimator, out, name="model", settings=None, data=None, test=None):
+    """Write a fitted estimator as a run directory (atomically).
+
+    ``test``, a ``(frame, probabilities, metrics)`` triple, adds the test reports: metrics.json,
+    the confusion matrix, the test predictions and whatever the task and the kind plot.
+    """
+    import pandas as pd
+
+    from .evaluation import plot_learning_curves
+    from .export import export_saved_model
+
+    adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
+    settings = settings or estimator.settings()
+    rows = dict(getattr(estimator, "rows_", {}))
+    if test is not None:
+        test_frame, test_probabilities, metrics = test
+        rows["test"] = len(test_frame)
+    config = {
+        "seqclf_version": __version__, "kind": adapter.kind, "task": adapter.task.name,
+        "adapter": adapter.get_config(), "settings": {**asdict(settings), "arch": estimator.arch_}, "data": data or {},
+        "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
+        "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
+                  **{key: getattr(estimator, f"{key}_", getattr(settings, key))
+                     for key in ("pooling", "dropout", "class_weight", "label_smoothing")}},
+        "versions": _versions(),
+    }
+    with building(out) as partial:
+        model.save(partial / MODEL)
+        write_labels(partial, adapter.classes_)
+        export_saved_model(model, adapter.classes_, adapter.serving_spec(), partial / "export" / name / "1")
+        if estimator.history_:
+            pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
+            plot_learning_curves(estimator.history_, partial / "learning_curves.png",
+                                 result.best_epoch if result else None)
+        if test is not None:
+            adapter.task.write_test_reports(partial, adapter, test_frame, test_probabilities, metrics)
+            adapter.write_plots(partial, test_frame, test_probabilities)
+            write_json(partial / METRICS, {
+                **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
+                "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "budget": result.budget,
+                "classes": adapter.classes_,
+            })
+        write_json(partial / CONFIG, config)
+    return Path(out)
+
+
+def load_run(run_dir):
+    """Load what a run wrote: ``(model, adapter, config)``; ``adapter.classes_`` are the class names and
+    ``adapter.task`` the task (runs written before tasks were objects included)."""
+    from .data.adapters import get_adapter
+
+    config = read_config(run_dir)
+    model = load_model(Path(run_dir) / MODEL)
+    adapter = get_adapter(config["kind"])(**{**config["adapter"], "task": config.get("task", config["adapter"].get("task"))})
+    adapter.classes_ = read_labels(run_dir)
+    adapter.restore(config["data_summary"])
+    return model, adapter, config
+
+
+def read_history(run_dir):
+    """Loss and accuracy per epoch from ``history.csv`` (``{}`` when the run has none)."""
+    import pandas as pd
+
+    path = Path(run_dir) / "history.csv"
+    return pd.read_csv(path, index_col=0).to_dict(orient="list") if path.exists() else {}
+
+
+def _versions():
+    import keras
+    import numpy as np
+    import pandas as pd
+    import sklearn
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__}

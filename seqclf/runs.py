@@ -1,44 +1,39 @@
 """Runs: fit a classifier from data files into a run directory; evaluate and predict with one.
 
-The CLI commands are thin fronts over these functions.
+The CLI commands are thin fronts over these functions; what differs between tasks and kinds of
+data is asked of the task (:mod:`seqclf.tasks`) and the adapter (:mod:`seqclf.data`).
 """
 
 import copy
 import hashlib
 import json
 import logging
-import platform
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
-
-from . import __version__, distribute
 from sklearn.base import clone
 
-from .estimators import SequenceClassifier, predict_proba
+from . import distribute, tasks
 from .data.adapters import get_adapter
-from .data.columns import label_strings
 from .data.readers import read_table
 from .data.shards import RowStream, Shards, shard_files
 from .errors import ConfigError, DataError, SeqclfError
-from .evaluation import (classification_metrics, plot_confusion_matrix, plot_growth, plot_learning_curves,
-                         plot_step_labels)
-from .export import export_saved_model
-from .rundir import (CONFIG, METRICS, MODEL, building, claimed, default_run_dir, load_model, read_config, read_labels,
-                     write_json, write_labels)
+from .estimators import SequenceClassifier, predict_proba
+from .rundir import METRICS, claimed, default_run_dir, load_run, read_config, write_json, write_run
 from .training import FitSettings
 
+__all__ = ["DataSettings", "FitSettings", "evaluate_run", "fit_run", "load_run", "predict_run", "report_lines", "run_info",
+           "write_run"]
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class DataSettings:
-    """Where the data comes from and how to read it."""
+    """Where the data comes from and how to read it; ``options`` holds the kind's settings (``window``, ...)."""
 
     data: str
     kind: str = "auto"
@@ -77,7 +72,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
         raise ConfigError(f"TF_CONFIG names a cluster of {cluster.workers} workers: pass the same --out to every "
                           f"worker (the chief writes it and its backups; the others write nothing)")
     distribute.make_strategy(settings.strategy)  # early: a cluster's collectives are set up before TensorFlow runs
-    out = Path(out) if out else default_run_dir(settings.arch)
+    out = Path(out) if out else default_run_dir(settings.arch or tasks.get_task(settings.task).default_arch)
     if not cluster.chief:
         return _fit_as_worker(data, settings, out)
     if out.exists():
@@ -115,7 +110,7 @@ def _fit_run(data, settings, out, name, verbose):
     else:
         train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
         estimator, test_probabilities, metrics = _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame,
-                                                               data, settings, _backup_dir(out, data, settings))
+                                                               data, _backup_dir(out, data, settings))
     files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
              (("data", data.data), ("val", data.val), ("test", data.test)) if path}
     if isinstance(frame, Shards):  # no one checksum for many files: how many, and how many rows
@@ -127,26 +122,32 @@ def _fit_run(data, settings, out, name, verbose):
     return out
 
 
+def _estimator(data, settings, verbose):
+    """The estimator of a run: its settings, the data's kind and label column, and the kind's options."""
+    values = {k: v for k, v in asdict(settings).items() if k != "test_size"}
+    given = {k: v for k, v in data.options.items() if v is not None}
+    return SequenceClassifier(**values, **given, kind=data.kind, label_col=data.label_col, verbose=verbose)
+
+
 def _prepared(data, settings, verbose):
     """The estimator, its adapter (column roles fixed) and the training data: a frame of examples, or
     :class:`~seqclf.data.shards.Shards` for a glob or folder of shards, read a chunk at a time."""
+    estimator = _estimator(data, settings, verbose)
+    task = tasks.resolve(settings.task, data.kind if data.kind == "auto" else get_adapter(data.kind).kind)
     files = shard_files(data.data, data.format)
     if files:
         shards = Shards(files, data.format, data.encoding, seed=settings.seed)
         first, _, where = next(shards.chunks())
-        estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
         adapter = estimator.make_adapter(first, where)
         if adapter.kind != "text":
             raise ConfigError(f"{data.data} names {len(files)} shards; shards are streamed for text data only, "
                               f"not {adapter.kind} data: combine them into one file")
-        _check_options(type(adapter), data.options)
         adapter.prepare(first, where)
         log.info("%s: %d shards, %s rows, read a chunk at a time", data.data, len(files), f"{shards.n_rows:,}")
         return estimator, adapter, shards
+    data.format = task.read_format(data.data, data.format)
     frame = read_table(data.data, data.format, data.encoding)
-    estimator = SequenceClassifier(**_estimator_params(settings, data, verbose))
     adapter = estimator.make_adapter(frame, data.data)
-    _check_options(type(adapter), data.options)
     frame = adapter.prepare(frame, data.data)
     adapter.check_classes(frame, data.data)
     return estimator, adapter, frame
@@ -168,18 +169,25 @@ def _backup_dir(out, data, settings):
     return backup
 
 
-def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, settings, backup_dir=None):
-    """Fit on the training examples; return the estimator, its test probabilities and the metrics."""
-    log.info("%s data, label column %r; rows: %d train, %d validation, %d test", adapter.kind, adapter.label_col,
-             len(train_frame), len(val_frame), len(test_frame))
+def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, backup_dir=None):
+    """Fit on the training examples; return the estimator, its test probabilities and the metrics.
+
+    The task checks the held-out labels before training starts, so a refusal never costs a training.
+    """
+    log.info("%s data, task %s, label column %r; rows: %d train, %d validation, %d test", adapter.kind,
+             adapter.task.name, adapter.label_col, len(train_frame), len(val_frame), len(test_frame))
+    if not isinstance(train_frame, RowStream):
+        adapter.task.check_held_out(adapter, train_frame, {data.val or f"{data.data} (validation)": val_frame,
+                                                           data.test or f"{data.data} (test)": test_frame})
     estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir)
-    log.info("model %s %s: %s parameters; classes: %s", settings.arch, list(settings.units),
+    log.info("model %s %s: %s parameters; classes: %s", estimator.arch_, list(estimator.settings().units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_
+    task = adapter.task
     test_probabilities = predict_proba(model, adapter, test_frame)
     metrics = {
-        "val": _evaluate(adapter, val_frame, predict_proba(model, adapter, val_frame), data.val or data.data),
-        "test": _evaluate(adapter, test_frame, test_probabilities, data.test or data.data),
+        "val": task.evaluate(adapter, val_frame, predict_proba(model, adapter, val_frame), data.val or data.data),
+        "test": task.evaluate(adapter, test_frame, test_probabilities, data.test or data.data),
         **adapter.report(test_frame, test_probabilities),
     }
     log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
@@ -190,17 +198,14 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
 
 
 def _walk_forward(estimator, adapter, frame, data, settings):
-    """Fit and test on each expanding-window fold; return the last fold's estimator, test frame and probabilities,
-    and metrics: the last fold's, with ``walk_forward`` holding every fold's and their mean."""
-    if not hasattr(adapter, "walk_forward_folds"):
-        raise ConfigError(f"--walk-forward applies to data ordered in time (--kind stock), not to {adapter.kind} data")
+    """Fit and test on each expanding-window fold the adapter cuts; return the last fold's estimator, test frame and
+    probabilities, and metrics: the last fold's, with ``walk_forward`` holding every fold's and their mean."""
     if data.test or data.val:
         raise ConfigError("--walk-forward makes its own test and validation splits; leave out --test and --val")
     folds = []
     pairs = adapter.walk_forward_folds(frame, data.walk_forward, data.data)
     for number, (earlier, test_frame) in enumerate(pairs, 1):
-        log.info("walk-forward fold %d/%d: test %s to %s", number, len(pairs), test_frame["date"].min(),
-                 test_frame["date"].max())
+        log.info("walk-forward fold %d/%d: test %s to %s", number, len(pairs), *adapter.period(test_frame))
         fold_adapter = copy.deepcopy(adapter)  # prepared (columns found), not fitted
         try:
             train_frame, val_frame = fold_adapter.split(earlier, settings.val_size, settings.seed, data.data, "val")
@@ -209,13 +214,12 @@ def _walk_forward(estimator, adapter, frame, data, settings):
         if len(train_frame) < len(test_frame):
             log.warning("fold %d learns from %d windows and is tested on %d; its result says little (use fewer "
                         "folds or more history)", number, len(train_frame), len(test_frame))
-        fold_estimator = clone(estimator)
-        fitted, probabilities, metrics = _fit_and_test(fold_estimator, fold_adapter, train_frame, val_frame, test_frame,
-                                                       data, settings)
-        folds.append({"fold": number, "train_period": [train_frame["date"].min(), train_frame["date"].max()],
-                      **metrics})
+        fitted, probabilities, metrics = _fit_and_test(clone(estimator), fold_adapter, train_frame, val_frame,
+                                                       test_frame, data)
+        folds.append({"fold": number, "train_period": list(adapter.period(train_frame)), **metrics})
     mean = _mean(folds)
-    _log_fold_mean(mean, len(folds))
+    log.info(f"walk-forward mean over {len(folds)} folds: model accuracy {mean['test']['accuracy']:.4f}"
+             + "".join(f", {name} {scores['accuracy']:.4f}" for name, scores in mean.get("baselines", {}).items()))
     return fitted, test_frame, probabilities, {**metrics, "walk_forward": {"folds": folds, "mean": mean}}
 
 
@@ -232,89 +236,12 @@ def _mean(folds):
     return average([{k: fold[k] for k in ("test", "baselines", "strategy") if k in fold} for fold in folds])
 
 
-def _log_fold_mean(mean, n_folds):
-    line = f"walk-forward mean over {n_folds} folds: model accuracy {mean['test']['accuracy']:.4f}"
-    line += "".join(f", {name} {scores['accuracy']:.4f}" for name, scores in mean.get("baselines", {}).items())
-    log.info(line)
-
-
-def write_run(estimator, out, name="model", settings=None, data=None, test=None):
-    """Write a fitted estimator as a run directory (atomically).
-
-    ``test``, a ``(frame, probabilities, metrics)`` triple, adds the test reports: metrics.json,
-    the confusion matrix and the test predictions.
-    """
-    adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
-    settings = settings or estimator.settings()
-    rows = dict(getattr(estimator, "rows_", {}))
-    if test is not None:
-        test_frame, test_probabilities, metrics = test
-        rows["test"] = len(test_frame)
-    config = {
-        "seqclf_version": __version__,
-        "kind": adapter.kind,
-        "adapter": adapter.get_config(),
-        "settings": asdict(settings),
-        "data": data or {},
-        "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
-        "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
-                  "pooling": getattr(estimator, "pooling_", settings.pooling),
-                  "dropout": getattr(estimator, "dropout_", settings.dropout),
-                  "class_weight": getattr(estimator, "class_weight_", settings.class_weight),
-                  "label_smoothing": getattr(estimator, "label_smoothing_", settings.label_smoothing)},
-        "versions": _versions(),
-    }
-    with building(out) as partial:
-        model.save(partial / MODEL)
-        write_labels(partial, adapter.classes_)
-        export_saved_model(model, adapter.classes_, adapter.serving_spec(), partial / "export" / name / "1")
-        if estimator.history_:
-            pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
-            plot_learning_curves(estimator.history_, partial / "learning_curves.png",
-                                 result.best_epoch if result else None)
-        if test is not None:
-            per_step = test_probabilities.ndim == 3
-            plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, partial / "confusion_matrix.png",
-                                  title="test confusion matrix, per step" if per_step else "test confusion matrix")
-            if adapter.step_table or not per_step:
-                table = _prediction_table(adapter, test_frame, test_probabilities, with_truth=True)
-                table.to_csv(partial / "test_predictions.csv", index=False)
-                if per_step:
-                    _plot_first_series(table, adapter.classes_, partial / "step_labels.png")
-            if hasattr(adapter, "strategy_curves"):
-                plot_growth(adapter.strategy_curves(test_frame, test_probabilities), partial / "strategy.png",
-                            title="test period: buy and hold against long/flat on 'up' calls (mean over instruments)")
-            write_json(partial / METRICS, {
-                **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
-                "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "budget": result.budget,
-                "classes": adapter.classes_,
-            })
-        write_json(partial / CONFIG, config)
-    return Path(out)
-
-
-def _estimator_params(settings, data, verbose):
-    params = {k: v for k, v in asdict(settings).items() if k != "test_size"}
-    given = {k: v for k, v in data.options.items() if v is not None}
-    return params | given | {"kind": data.kind, "label_col": data.label_col, "verbose": verbose}
-
-
-def load_run(run_dir):
-    """Load what a run wrote: ``(model, adapter, config)``; ``adapter.classes_`` are the class names."""
-    config = read_config(run_dir)
-    model = load_model(Path(run_dir) / MODEL)
-    adapter = get_adapter(config["kind"])(**config["adapter"])
-    adapter.classes_ = read_labels(run_dir)
-    adapter.restore(config["data_summary"])
-    return model, adapter, config
-
-
 def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, output=None):
     """Metrics of a run's model on a labelled file; written as JSON to ``output`` (default in the run)."""
     model, adapter, _ = load_run(run_dir)
     frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
     probabilities = predict_proba(model, adapter, frame)
-    metrics = {**_evaluate(adapter, frame, probabilities, data), **adapter.report(frame, probabilities)}
+    metrics = {**adapter.task.evaluate(adapter, frame, probabilities, data), **adapter.report(frame, probabilities)}
     if metrics.get("in_sample_windows"):
         log.warning("%d of the %d windows in %s fall in the model's training period: those results are in-sample",
                     metrics["in_sample_windows"], len(frame), data)
@@ -323,18 +250,24 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
     return metrics, output
 
 
+def report_lines(config, metrics):
+    """What ``seqclf evaluate`` and ``seqclf info`` print about the task's and the kind's own measures (entities,
+    cross-entropy, baselines), from a run's ``config.json`` and metrics."""
+    return tasks.of_run(config).report_lines(metrics) + get_adapter(config["kind"]).report_lines(metrics)
+
+
 def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
     """Predictions of a run's model: a table of id, predicted label and one probability per class."""
     model, adapter, _ = load_run(run_dir)
     if texts is not None and adapter.kind != "text":
         raise ConfigError(f"--text applies to text models; {run_dir} holds a {adapter.kind} model: pass a data file")
-    if texts is not None:
-        frame = pd.DataFrame({"text": list(texts)})
-        format = "lines"
-    else:
-        frame = None
-    frame = _read_for(adapter, data, format, encoding, columns, labeled=False, frame=frame)
-    return _prediction_table(adapter, frame, predict_proba(model, adapter, frame))
+    frame = pd.DataFrame({"text": list(texts)}) if texts is not None else None
+    frame = _read_for(adapter, data, "lines" if texts is not None else format, encoding, columns, labeled=False,
+                      frame=frame)
+    table = adapter.task.prediction_table(adapter, frame, predict_proba(model, adapter, frame))
+    if table is None:
+        raise ConfigError(f"{run_dir} holds a model of task {adapter.task.name}, which has no prediction table")
+    return table
 
 
 def run_info(run_dir):
@@ -345,27 +278,22 @@ def run_info(run_dir):
     return config, metrics
 
 
-def _check_options(adapter_cls, options):
-    foreign = sorted(k for k, v in options.items() if v is not None and k not in adapter_cls.option_names())
-    if foreign:
-        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise ConfigError(f"{flags} do(es) not apply to --kind {adapter_cls.kind}")
-
-
 def _split(adapter, frame, data, settings):
     """Train, validation and test examples: from their own files, or split off by series (stratified); from
     shards, the training rows as a stream and held-out rows chosen by a hash of the row number."""
+    read = lambda path: adapter.prepare(read_table(path, adapter.task.read_format(path, data.format), data.encoding),
+                                        path)
     if isinstance(frame, Shards):
         frame.hold_out(0.0 if data.val else settings.val_size, 0.0 if data.test else settings.test_size)
-        held_out = [adapter.prepare(read_table(path, data.format, data.encoding), path) if path
-                    else frame.frame(part, adapter.prepare) for part, path in (("val", data.val), ("test", data.test))]
+        held_out = [read(path) if path else frame.frame(part, adapter.prepare)
+                    for part, path in (("val", data.val), ("test", data.test))]
         return RowStream(frame, adapter), *held_out
     if data.test:
-        test = adapter.prepare(read_table(data.test, data.format, data.encoding), data.test)
+        test = read(data.test)
     else:
         frame, test = adapter.split(frame, settings.test_size, settings.seed, data.data, "test")
     if data.val:
-        val = adapter.prepare(read_table(data.val, data.format, data.encoding), data.val)
+        val = read(data.val)
     else:
         frame, val = adapter.split(frame, settings.val_size / (1 - (0 if data.test else settings.test_size)),
                                    settings.seed, data.data, "val")
@@ -375,7 +303,7 @@ def _split(adapter, frame, data, settings):
 def _read_for(adapter, data, format, encoding, columns, labeled, frame=None):
     """Read a table for a loaded run; stored column names give way to auto-detection when absent."""
     if frame is None:
-        frame = read_table(data, format, encoding)
+        frame = read_table(data, adapter.task.read_format(data, format), encoding)
     columns = {k: v for k, v in (columns or {}).items() if v is not None}
     for name, value in vars(adapter).items():
         if name.endswith("_col") and value not in frame.columns and name not in columns:
@@ -383,45 +311,6 @@ def _read_for(adapter, data, format, encoding, columns, labeled, frame=None):
     for name, value in columns.items():
         setattr(adapter, name, value)
     return adapter.prepare(frame, str(data) if data is not None else "--text", labeled=labeled)
-
-
-def _evaluate(adapter, frame, probabilities, source):
-    """Metrics per sequence, or per step (padded steps left out) when the model labels each step."""
-    y_true, y_pred = adapter.targets(frame, source), probabilities.argmax(axis=-1)
-    if y_true.ndim == 2:
-        real = y_true >= 0
-        y_true, y_pred = y_true[real], y_pred[real]
-    return {**classification_metrics(y_true, y_pred, adapter.classes_), **adapter.extra_metrics(frame, probabilities)}
-
-
-def _prediction_table(adapter, frame, probabilities, with_truth=False):
-    """id (and window start), true label, predicted label, one probability per class; a row per step for per-step models."""
-    table = adapter.index(frame)
-    if probabilities.ndim == 3:
-        lengths = adapter.lengths(frame)
-        rows = np.repeat(np.arange(len(frame)), lengths)
-        steps = np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else np.zeros(0, "int64")
-        table = table.iloc[rows].reset_index(drop=True)
-        table["step"] = table.get("start", 0) + steps
-        for name, values in adapter.step_columns(frame).items():
-            table[name] = values
-        probabilities = probabilities[rows, steps]
-    if with_truth:
-        table["true_label"] = label_strings(adapter.raw_labels(frame)).to_numpy()
-    table["label"] = np.asarray(adapter.classes_, dtype=object)[probabilities.argmax(axis=1)]
-    for i, name in enumerate(adapter.classes_):
-        table[f"prob_{name}"] = probabilities[:, i].round(6)
-    return table
-
-
-def _plot_first_series(table, classes, path):
-    """True against predicted labels over the steps of the first test series (overlapping windows averaged)."""
-    series = table[table["id"] == table["id"].iloc[0]]
-    columns = [f"prob_{name}" for name in classes]
-    by_step = series.groupby("step").agg({"true_label": "first", **{c: "mean" for c in columns}})
-    predicted = np.asarray(classes, dtype=object)[by_step[columns].to_numpy().argmax(axis=1)]
-    plot_step_labels(by_step.index.to_numpy(), by_step["true_label"].to_numpy(), predicted, classes, path,
-                     title=f"test series {table['id'].iloc[0]}: true and predicted label per step")
 
 
 def _export_name(name, data):
@@ -441,11 +330,3 @@ def _sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _versions():
-    import sklearn
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__}

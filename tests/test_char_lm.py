@@ -69,7 +69,7 @@ def test_report_gives_the_cross_entropy_in_nats_and_bits(lm):
     adapter = lm.adapter_
     examples = adapter.prepare(text_frame(SHAKESPEARE.read_text(encoding="utf-8")[20_000:25_000]), "t")
     probabilities = lm.predict_proba(pd.DataFrame({"text": examples["input"]}))
-    report = adapter.extra_metrics(examples, probabilities)["cross_entropy"]
+    report = adapter.task.extra_metrics(adapter, examples, probabilities)["cross_entropy"]
     assert report["characters"] == 4999
     assert report["bits_per_char"] == pytest.approx(report["nats_per_char"] / math.log(2))
     assert 1.0 < report["nats_per_char"] < math.log(len(adapter.classes_)) + 0.5  # learnt something, not garbage

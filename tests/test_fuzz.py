@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqclf.data.adapters import ADAPTERS, detect_adapter
+from seqclf.data.adapters import detect_adapter, registered
 from seqclf.data.readers import read_table
 from seqclf.errors import SeqclfError
-from seqclf.estimators import _as_frame
+from seqclf.inputs import as_frame
 
 # 200 examples per test in `make test` (about 15 s); SEQCLF_FUZZ_EXAMPLES=5000 for a deeper search
 FUZZ = settings(max_examples=int(os.environ.get("SEQCLF_FUZZ_EXAMPLES", 200)), deadline=5000, suppress_health_check=[HealthCheck.too_slow,
@@ -48,7 +48,7 @@ def prepare_or_refuse(frame, source):
         candidates.append(detect_adapter(frame, source))
     except SeqclfError:
         pass
-    candidates += [cls for cls in ADAPTERS.values() if cls not in candidates]
+    candidates += [cls for cls in registered().values() if cls not in candidates]
     for cls in candidates:
         try:
             adapter = cls(task=cls.tasks[-1])
@@ -169,7 +169,7 @@ def test_random_arrays_through_the_python_api(shape, dtype, fill, ragged):
     n = len(X) if np.ndim(X) or ragged else 0
     y = np.array(["a", "b"] * (n // 2 + 1))[:n]
     try:
-        frame = _as_frame(X, y, "text", "label")
+        frame = as_frame(X, y, "text", "label")
     except (SeqclfError, TypeError) as error:  # TypeError: NumPy refusing object arrays of non-numbers (sklearn's way)
         assert str(error).strip()
         return
@@ -178,12 +178,12 @@ def test_random_arrays_through_the_python_api(shape, dtype, fill, ragged):
 
 def test_the_fuzzing_can_fail():
     """The checks above are not vacuous: a frame that breaks a promise is caught."""
-    adapter = ADAPTERS["sensor"]()
+    adapter = registered()["sensor"]()
     bad = pd.DataFrame({"values": [np.array([[np.inf]], dtype="float32")]})
     adapter.classes_ = ["a", "b"]
     with pytest.raises(AssertionError):
         check_promises(adapter, bad)
-    tagger = ADAPTERS["tokens"]()
+    tagger = registered()["tokens"]()
     tagger.classes_, tagger.tokens_col, tagger.label_col = ["X", "Y"], "tokens", "tags"
     with pytest.raises(AssertionError):
         check_promises(tagger, pd.DataFrame({"tokens": [["a", "b"]], "tags": [["X"]]}))

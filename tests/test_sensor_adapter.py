@@ -8,7 +8,6 @@ from seqclf.data.sensor import SensorAdapter
 from seqclf.data.splits import group_split
 from seqclf.errors import ConfigError, DataError
 from seqclf.models.builders import build_classifier
-from seqclf.runs import _evaluate
 
 
 def long_table(lengths=(10, 7), labels=("walk", "run"), channels=2):
@@ -111,7 +110,7 @@ def test_per_step_metrics_ignore_padding():
     probabilities = np.zeros((2, 4, 2), "float32")
     probabilities[0, :, 0] = probabilities[1, :2, 1] = 1.0
     probabilities[1, 2:, 0] = 1.0  # padded steps predicted wrong: they must not count
-    metrics = _evaluate(adapter, examples, probabilities, "t")
+    metrics = adapter.task.evaluate(adapter, examples, probabilities, "t")
     assert metrics["n"] == 6 and metrics["accuracy"] == 1.0
 
 

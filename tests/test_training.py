@@ -42,7 +42,7 @@ def test_ctrl_c_keeps_the_best_weights_so_far(monkeypatch):
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(training.keras.callbacks, "History", InterruptAfterTwoEpochs)
+    monkeypatch.setattr(keras.callbacks, "History", InterruptAfterTwoEpochs)
     training.seed_everything(0)
     model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
     (x, y), (xv, yv) = _data(0), _data(1)

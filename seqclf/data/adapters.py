@@ -6,31 +6,23 @@ preprocessing that goes inside the exported model so that it takes raw input. Ne
 data register here with :func:`register_adapter` and need no change to the CLI.
 """
 
-from dataclasses import dataclass
+import importlib
 
 import numpy as np
 import pandas as pd
 
+from .. import tasks
 from ..errors import ConfigError, DataError
+from ..params import PARAMS, kind_options
 from .columns import LABEL_NAMES, check_labels, label_strings, require_column
 from .splits import group_split
 
 ADAPTERS = {}
-
-
-@dataclass(frozen=True)
-class AdapterOption:
-    """A setting an adapter accepts; the CLI shows it as ``--name-with-dashes``."""
-
-    name: str
-    help: str
-    type: type = str
-    default: object = None
-    choices: tuple = ()
-
-    @property
-    def flag(self):
-        return "--" + self.name.replace("_", "-")
+#: The modules of the kinds of data, imported on first use of the registry. ``--kind auto`` tries them in this order
+#: (stock first: its date and price columns are the most specific, and dates like "Jan 1 2000" would otherwise look
+#: like text; token lists before text, whose names they may share). The character language model (``chars``) is
+#: chosen by name only (``--task next-char``).
+KIND_MODULES = ("stock", "tokens", "text", "sensor", "chars")
 
 
 def register_adapter(cls):
@@ -39,16 +31,23 @@ def register_adapter(cls):
     return cls
 
 
+def registered():
+    """The registry ``{kind: adapter class}``, with the kinds of :data:`KIND_MODULES` loaded."""
+    for name in KIND_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    return ADAPTERS
+
+
 def get_adapter(kind):
     """Return the adapter class registered as ``kind``."""
-    if kind not in ADAPTERS:
+    if kind not in registered():
         raise ConfigError(f"unknown kind {kind!r}; choose one of: auto, {', '.join(ADAPTERS)}")
     return ADAPTERS[kind]
 
 
 def detect_adapter(frame, source):
     """Return the first registered adapter class whose ``detect`` accepts ``frame``."""
-    for cls in ADAPTERS.values():
+    for cls in registered().values():
         if cls.detect(frame):
             return cls
     raise DataError(
@@ -57,36 +56,52 @@ def detect_adapter(frame, source):
     )
 
 
+class TasksOf:
+    """``Adapter.tasks``: the names of the registered tasks that train on the adapter's kind."""
+
+    def __get__(self, adapter, cls):
+        return tasks.tasks_for(cls.kind)
+
+
 class Adapter:
     """Base class of the adapters. ``prepare`` returns *examples*, one row per sequence the model sees.
 
-    Subclasses set ``kind``, ``description``, ``options`` and ``tasks`` and implement ``detect``,
-    ``prepare``, ``fit``, ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec``, ``model_inputs``
-    and ``summary``. The defaults here fit one label per row; an adapter whose rows belong
-    together (windows of one series) or carry a label per step overrides ``groups``,
-    ``raw_labels``, ``split_labels``, ``targets`` and ``index``; one whose rows are ordered in
-    time overrides ``split``, and ``report`` adds results such as baselines to the test metrics.
+    Subclasses set ``kind`` and ``description`` and implement ``detect``, ``prepare``, ``fit``,
+    ``encode``, ``raw_inputs``, ``wrap``, ``serving_spec``, ``model_inputs`` and ``summary``; their
+    settings are the ``kind`` parameters of :mod:`seqclf.params` that name their kind. The defaults
+    here fit one label per row; an adapter whose rows belong together (windows of one series) or
+    carry a label per step overrides ``groups``, ``raw_labels``, ``split_labels``, ``targets`` and
+    ``index``; one whose rows are ordered in time overrides ``split`` and ``walk_forward_folds``, and
+    ``report``, ``report_lines`` and ``write_plots`` add results such as baselines to a run.
     """
 
     kind = None
     description = ""
-    options = ()
-    tasks = ("many-to-one",)
-    step_table = True  # per-step models: test_predictions.csv gets a row per step
+    tasks = TasksOf()
 
-    def __init__(self, label_col=None, task="many-to-one"):
+    def __init__(self, label_col=None, task=None, **options):
         self.label_col = label_col
-        self.task = task
-        if task not in self.tasks:
-            raise ConfigError(f"--task {task} does not apply to {self.kind} data; it takes {', '.join(self.tasks)}")
+        self.task = tasks.resolve(task, self.kind)
+        unknown = sorted(set(options) - set(self.option_names()))
+        if unknown:
+            raise ConfigError(f"{', '.join(PARAMS[n].flag if n in PARAMS else n for n in unknown)} do(es) not apply "
+                              f"to --kind {self.kind}; its settings are {', '.join(self.option_names()) or 'none'}")
+        for name in self.option_names():
+            setattr(self, name, options.get(name, PARAMS[name].default))
+
+    @property
+    def per_step(self):
+        """Whether the task labels every step."""
+        return self.task.per_step
 
     @classmethod
     def option_names(cls):
-        return [option.name for option in cls.options]
+        return kind_options(cls.kind)
 
     def get_config(self):
         """The constructor arguments, as written to ``config.json``."""
-        return {"label_col": self.label_col, "task": self.task, **{name: getattr(self, name) for name in self.option_names()}}
+        return {"label_col": self.label_col, "task": self.task.name,
+                **{name: getattr(self, name) for name in self.option_names()}}
 
     def prepare(self, frame, source, labeled=True):
         """Check ``frame`` and fix the column roles; return the rows to use."""
@@ -106,10 +121,8 @@ class Adapter:
         return self
 
     def model_defaults(self):
-        """What ``auto`` means for ``pooling``, ``dropout``, ``class_weight`` and ``label_smoothing`` here.
-
-        Keys left out take the defaults of :data:`~seqclf.training.AUTO_TRAINING` (balanced class
-        weights, label smoothing 0.1). Text: measured on MR.
+        """What ``auto`` means for ``pooling`` and ``dropout`` here (the task may add ``class_weight`` and
+        ``label_smoothing``; left out, they take :data:`~seqclf.training.AUTO_TRAINING`). Text: measured on MR.
         """
         return {"pooling": "last", "dropout": 0.5}
 
@@ -141,10 +154,30 @@ class Adapter:
         """Extra test results beside the metrics (the stock adapter adds baselines); none by default."""
         return {}
 
-    def extra_metrics(self, frame, probabilities):
-        """Measures beside accuracy and F1 in every evaluation (validation, test, ``seqclf evaluate``): entity
-        scores for BIO tags, cross-entropy for a language model; none by default."""
-        return {}
+    @classmethod
+    def report_lines(cls, metrics):
+        """Lines for ``seqclf evaluate`` and ``seqclf info`` about what :meth:`report` added; none by default."""
+        return []
+
+    def write_plots(self, directory, frame, probabilities):
+        """Plots of the test results beyond the task's (the stock adapter's strategy curves); none by default."""
+
+    def walk_forward_folds(self, frame, folds, source):
+        """Expanding-window ``(earlier, test)`` pairs, for data ordered in time only."""
+        raise ConfigError(f"--walk-forward applies to data ordered in time (--kind stock), not to {self.kind} data")
+
+    def period(self, frame):
+        """The first and last date of ``frame``'s examples, for data ordered in time; ``None`` otherwise."""
+        return None
+
+    def input_column(self):
+        """The column a list given as the Python API's ``X`` goes to (texts, token lists); sequences of numbers go to
+        ``values``."""
+        return "text"
+
+    def label_strings(self, frame):
+        """Every label of ``frame`` (one per row, or per step) as a string."""
+        return label_strings(self.raw_labels(frame))
 
     def index(self, frame):
         """What identifies each row in prediction tables: the ``id`` column, else the row number from 1."""
@@ -169,28 +202,17 @@ class Adapter:
             )
         return classes
 
-    def targets(self, frame, source):
-        """Class indices of the rows of ``frame`` (labels unknown to the model are an error)."""
-        return encode_labels(label_strings(frame[self.label_col]), self.classes_, source)
+    def targets(self, frame, source, unseen=None):
+        """Class indices of the rows of ``frame``; a label unknown to the model is an error, or ``unseen``."""
+        return encode_labels(label_strings(frame[self.label_col]), self.classes_, source, unseen)
 
 
-def padded(flat, lengths, fill, dtype):
-    """The values of ``flat`` laid out as one row per sequence of ``lengths``, ``fill`` after each one's end.
-
-    Examples
-    --------
-    >>> padded(np.array([1, 2, 3]), np.array([2, 1]), -1, "int64").tolist()
-    [[1, 2], [3, -1]]
-    """
-    rows = np.full((len(lengths), np.max(lengths, initial=1)), fill, dtype=dtype)
-    rows[np.arange(rows.shape[1]) < np.asarray(lengths)[:, None]] = flat
-    return rows
-
-
-def encode_labels(labels, classes, source):
-    """Map string labels to indices into ``classes``; unknown labels are an error."""
+def encode_labels(labels, classes, source, unseen=None):
+    """Map string labels to indices into ``classes``; unknown labels are an error, or ``unseen`` if it is given."""
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted(set(labels) - set(index))
+    if unknown and unseen is not None:
+        return labels.map(index).fillna(unseen).to_numpy(dtype="int64")
     if unknown:
         raise DataError(
             f"{source} has labels the training data does not: {', '.join(map(repr, unknown[:5]))}; "

@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from ..errors import DataError
 from ..models.string_layers import CharacterLookup
-from .adapters import Adapter, AdapterOption, padded, register_adapter
+from ..padding import padded
+from .adapters import Adapter, register_adapter
 from .columns import TEXT_NAMES, find_column
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,16 @@ class NextCharacterAdapter(Adapter):
 
     kind = "chars"
     description = "plain text for a character language model: the next character at every step (--task next-char)"
-    tasks = ("many-to-many",)
-    options = (
-        AdapterOption("max_length", f"Characters per training sequence [default: {DEFAULT_LENGTH}].",
-                      type=int),
-        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=64),
-    )
-    step_table = False  # a prediction row per character would be millions of rows
 
-    def __init__(self, label_col=None, text_col=None, max_length=None, embedding_dim=64, task="many-to-many"):
-        super().__init__(label_col, task)
+    def __init__(self, label_col=None, task=None, text_col=None, **options):
+        super().__init__(label_col, task, **options)
         self.text_col = text_col
-        self.max_length = max_length
-        self.embedding_dim = embedding_dim
 
     def get_config(self):
         return {**super().get_config(), "text_col": self.text_col}
+
+    def input_column(self):
+        return self.text_col or "text"
 
     @classmethod
     def detect(cls, frame):
@@ -126,10 +121,14 @@ class NextCharacterAdapter(Adapter):
         unknown = (index >= len(known)) | (known[np.minimum(index, len(known) - 1)] != codes)
         return padded(np.where(unknown, -2, index), [len(s) for s in strings], -1, "int64")
 
-    def targets(self, frame, source):
+    def next_ids(self, frame):
+        """The class of each step's next character ``(n, longest)``: -2 for one unseen in training, -1 after the end."""
+        return self._ids(list(frame["next"]))
+
+    def targets(self, frame, source, unseen=None):
         """The next character's class at each step; -1 (not scored) after the end and for characters unseen in
         training, which no output stands for (logged)."""
-        ids = self._ids(list(frame["next"]))
+        ids = self.next_ids(frame)
         unseen = int((ids == -2).sum())
         if unseen:
             log.warning("%s: %d of %d characters never occur in the training text; they are not scored", source,
@@ -148,8 +147,8 @@ class NextCharacterAdapter(Adapter):
         return {"vocab_size": len(self.classes_) + RESERVED, "embedding_dim": self.embedding_dim}
 
     def model_defaults(self):
-        """No class weights and no label smoothing: the loss itself (nats per character) is the measure."""
-        return {"pooling": "last", "dropout": 0.1, "class_weight": "none", "label_smoothing": 0.0}
+        """Dropout 0.1, as for other inputs of few symbols (the task turns off class weights and smoothing)."""
+        return {"pooling": "last", "dropout": 0.1}
 
     def wrap(self, core):
         """A model from texts ``(n,)`` to the next character's distribution at every character."""
@@ -159,18 +158,6 @@ class NextCharacterAdapter(Adapter):
     def serving_spec(self):
         return tf.TensorSpec((None,), tf.string, name="text")
 
-    def extra_metrics(self, frame, probabilities):
-        """Cross-entropy of the true next characters, in nats and bits per character (characters unseen in
-        training are not scored, and counted)."""
-        ids = self._ids(list(frame["next"]))
-        y = np.maximum(ids, -1)
-        real = y >= 0
-        rows, steps = np.nonzero(real)
-        nats = float(-np.mean(np.log(np.maximum(probabilities[rows, steps, y[real]], 1e-12))))
-        return {"cross_entropy": {"nats_per_char": nats, "bits_per_char": nats / math.log(2),
-                                  "characters": int(real.sum()),
-                                  "unscored_unseen_characters": int((ids == -2).sum())}}
-
     def summary(self):
-        return {"task": "next-char", "text_col": self.text_col, "sequence_length": self.length,
+        return {"task": self.task.name, "text_col": self.text_col, "sequence_length": self.length,
                 "characters": len(self.classes_)}

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .conll import read_conll, read_conllu
 
 #: File name suffix -> format name.
 SUFFIX_FORMATS = {
@@ -52,8 +53,6 @@ SUFFIX_FORMATS = {
     ".bio": "conll",
 }
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "lines", "ts", "npz", "conllu", "conll")
-CONLLU_FIELDS = ("id", "tokens", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
-DOCSTART = "-DOCSTART-"
 STDIN = "-"
 
 
@@ -196,9 +195,34 @@ def _nested_frame(series, labels, n_channels):
 def _read_ts(text, path):
     name = _name(path)
     lines = text.split("\n")
-    classes = None
-    dimensions = None
-    data_line = None
+    classes, dimensions, data_line = _ts_header(lines, name)
+    series, labels = [], []
+    for number, line in enumerate(lines[data_line:], start=data_line + 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        body = line
+        if classes is not None:
+            body, label = _ts_label(line, classes, name, number)
+            labels.append(label)
+        channels = body.split(":")
+        if dimensions is None:
+            dimensions = len(channels)
+        if len(channels) != dimensions:
+            raise DataError(
+                f"{name} line {number} has {len(channels)} channels but {dimensions} were expected "
+                f"(from @dimensions or the first case); separate channels with ':' "
+                f"and check the @classLabel header"
+            )
+        series.append(_ts_case(channels, name, number))
+    if not series:
+        raise DataError(f"{name} has no cases after @data (line {data_line}); add one case per line")
+    return _nested_frame(series, labels if classes is not None else None, dimensions)
+
+
+def _ts_header(lines, name):
+    """``(class labels or None, @dimensions or None, the line number of @data)`` from a ``.ts`` file's header."""
+    classes = dimensions = None
     for number, line in enumerate(lines, start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -212,8 +236,7 @@ def _read_ts(text, path):
         keyword = keyword.lower()
         flag = words[0].lower() if words else ""
         if keyword == "@data":
-            data_line = number
-            break
+            return classes, dimensions, number
         if keyword == "@timestamps" and flag == "true":
             raise DataError(
                 f"{name} line {number}: @timeStamps true (values as (time,value) pairs) is not supported; "
@@ -238,44 +261,27 @@ def _read_ts(text, path):
             if not flag.isdigit() or int(flag) < 1:
                 raise DataError(f"{name} line {number}: @dimensions needs a positive whole number, not {flag!r}")
             dimensions = int(flag)
-    if data_line is None:
+    raise DataError(
+        f"{name} has no @data line (read to line {len(lines)}); "
+        f"a .ts file needs its @ headers, then @data, then one case per line"
+    )
+
+
+def _ts_label(line, classes, name, number):
+    """``(the case's values, its class label)``: the label follows the last ':'."""
+    body, colon, label = line.rpartition(":")
+    label = label.strip()
+    if not colon or not label or "," in label:
         raise DataError(
-            f"{name} has no @data line (read to line {len(lines)}); "
-            f"a .ts file needs its @ headers, then @data, then one case per line"
+            f"{name} line {number} has no class label; @classLabel true needs the label "
+            f"after the last ':' of every case"
         )
-    series, labels = [], []
-    for number, line in enumerate(lines[data_line:], start=data_line + 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        body = line
-        if classes is not None:
-            body, colon, label = line.rpartition(":")
-            label = label.strip()
-            if not colon or not label or "," in label:
-                raise DataError(
-                    f"{name} line {number} has no class label; @classLabel true needs the label "
-                    f"after the last ':' of every case"
-                )
-            if label not in classes:
-                raise DataError(
-                    f"{name} line {number}: class label {label!r} is not among the declared labels "
-                    f"{' '.join(sorted(classes))}; add it to the @classLabel line or fix the case"
-                )
-            labels.append(label)
-        channels = body.split(":")
-        if dimensions is None:
-            dimensions = len(channels)
-        if len(channels) != dimensions:
-            raise DataError(
-                f"{name} line {number} has {len(channels)} channels but {dimensions} were expected "
-                f"(from @dimensions or the first case); separate channels with ':' "
-                f"and check the @classLabel header"
-            )
-        series.append(_ts_case(channels, name, number))
-    if not series:
-        raise DataError(f"{name} has no cases after @data (line {data_line}); add one case per line")
-    return _nested_frame(series, labels if classes is not None else None, dimensions)
+    if label not in classes:
+        raise DataError(
+            f"{name} line {number}: class label {label!r} is not among the declared labels "
+            f"{' '.join(sorted(classes))}; add it to the @classLabel line or fix the case"
+        )
+    return body, label
 
 
 def _ts_case(channels, name, number):
@@ -354,78 +360,12 @@ def _read_npz(raw, path):
     return _nested_frame(list(X), labels, X.shape[2])
 
 
-def _read_conllu(text, path):
-    def parse(fields, number):
-        if len(fields) != len(CONLLU_FIELDS):
-            raise DataError(f"{_name(path)} line {number} has {len(fields)} tab-separated columns; CoNLL-U token "
-                            f"lines have {len(CONLLU_FIELDS)} (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC)")
-        if "-" in fields[0] or "." in fields[0]:  # a multiword token's range or an empty node: not a token
-            return None
-        return fields[1:]
-    return _sentence_frame(_sentences(text, path, lambda line: line.rstrip("\r").split("\t"), parse),
-                           CONLLU_FIELDS[1:])
-
-
-def _read_conll(text, path):
-    width = {}
-
-    def parse(fields, number):
-        if fields[0] == DOCSTART:
-            return None
-        width.setdefault("columns", (len(fields), number))
-        expected, first = width["columns"]
-        if len(fields) != expected:
-            raise DataError(f"{_name(path)} line {number} has {len(fields)} columns but line {first} has {expected}; "
-                            f"every token line needs the same columns (token first, tag last)")
-        return fields
-    sentences = _sentences(text, path, str.split, parse)
-    n_columns = width.get("columns", (1,))[0]
-    names = ["tokens"] + [f"column_{k}" for k in range(2, n_columns)] + (["tags"] if n_columns > 1 else [])
-    return _sentence_frame(sentences, names)
-
-
-def _sentences(text, path, split, parse):
-    """``[(sent_id, [fields, ...]), ...]`` from blank-line separated blocks; ``#`` lines are comments."""
-    sentences, rows, sent_id, started = [], [], None, None
-    for number, line in enumerate(text.split("\n") + [""], start=1):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            key, _, value = stripped[1:].partition("=")
-            if key.strip() == "sent_id":
-                sent_id = value.strip()
-            started = started or number
-            continue
-        if not stripped:
-            if rows:
-                sentences.append((sent_id, rows))
-            elif sent_id is not None:
-                raise DataError(f"{_name(path)} line {started}: sentence {sent_id!r} has no tokens; "
-                                f"remove it or add its token lines")
-            rows, sent_id, started = [], None, None
-            continue
-        fields = parse(split(line), number)
-        if fields is not None:
-            rows.append(fields)
-            started = started or number
-    if not sentences:
-        raise DataError(f"{_name(path)} has no sentences: token lines, with a blank line after each sentence")
-    return sentences
-
-
-def _sentence_frame(sentences, names):
-    ids = [sent_id if sent_id is not None else str(number) for number, (sent_id, _) in enumerate(sentences, 1)]
-    columns = {"id": ids}
-    for k, name in enumerate(names):
-        columns[name] = [[fields[k] for fields in rows] for _, rows in sentences]
-    return pd.DataFrame(columns)
-
-
 _TEXT_READERS = {
     "csv": lambda text, path: _read_delimited(text, path, ","),
     "tsv": lambda text, path: _read_delimited(text, path, "\t"),
     "jsonl": _read_jsonl,
     "lines": _read_lines,
     "ts": _read_ts,
-    "conllu": _read_conllu,
-    "conll": _read_conll,
+    "conllu": read_conllu,
+    "conll": read_conll,
 }

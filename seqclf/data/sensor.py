@@ -26,7 +26,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ..errors import ConfigError, DataError
-from .adapters import Adapter, AdapterOption, encode_labels, padded, register_adapter
+from ..padding import nan_padded, padded
+from .adapters import Adapter, encode_labels, register_adapter
 from .columns import LABEL_NAMES, blank, check_labels, find_column, label_strings, require_column
 
 log = logging.getLogger(__name__)
@@ -57,29 +58,9 @@ class SensorAdapter(Adapter):
 
     kind = "sensor"
     description = "numeric channels over time: long tables (a row per step), UCR/UEA .ts, .npz"
-    tasks = ("many-to-one", "many-to-many")
-    options = (
-        AdapterOption("series_col", "Column naming each row's series [auto: series_id, series, id, recording, subject, session]."),
-        AdapterOption("time_col", "Column to order the rows of a series by [auto: time, timestamp, step, t; else file order]."),
-        AdapterOption("channels", "Channel columns, comma-separated [default: every other numeric column]."),
-        AdapterOption("window", "Cut each series into windows of N steps [default: a series is one sequence].", type=int),
-        AdapterOption("stride", "Steps from one window's start to the next [default: the window length].", type=int),
-        AdapterOption("window_label", "A window's label (many-to-one): its steps' majority or its last step.",
-                      default="majority", choices=WINDOW_LABELS),
-        AdapterOption("downsample", f"Average every N steps into one inside the model (many-to-one) [auto: about "
-                                    f"{TARGET_STEPS} steps per median training example].", type=int),
-    )
-
-    def __init__(self, label_col=None, series_col=None, time_col=None, channels=None, window=None, stride=None,
-                 window_label="majority", downsample=None, task="many-to-one"):
-        super().__init__(label_col, task)
-        self.series_col = series_col
-        self.time_col = time_col
-        self.channels = _channel_list(channels)
-        self.window = window
-        self.stride = stride
-        self.window_label = window_label
-        self.downsample = downsample
+    def __init__(self, label_col=None, task=None, **options):
+        super().__init__(label_col, task, **options)
+        self.channels = _channel_list(self.channels)
         self._check_options()
 
     def _check_options(self):
@@ -89,8 +70,8 @@ class SensorAdapter(Adapter):
                 raise ConfigError(f"The '{name}' parameter must be an integer >= 1. Got {value!r} instead.")
         if self.window is not None and self.window < 2:
             raise ConfigError(f"The 'window' parameter must be at least 2 steps. Got {self.window!r} instead.")
-        if self.downsample not in (None, 1) and self.task == "many-to-many":
-            raise ConfigError("--downsample does not apply to --task many-to-many (it needs a label per input step)")
+        if self.downsample not in (None, 1) and self.per_step:
+            raise ConfigError(f"--downsample does not apply to --task {self.task.name} (it needs a label per input step)")
         if self.stride is not None and self.window is None:
             raise ConfigError("--stride needs --window (the windows it steps between)")
         if self.window_label not in WINDOW_LABELS:
@@ -199,7 +180,7 @@ class SensorAdapter(Adapter):
         if missing.any():
             raise DataError(f"{source} has empty labels in series {_id_list(series['id'][missing])}; fill them in "
                             f"or remove those rows")
-        if self.task == "many-to-many":
+        if self.per_step:
             steps = [v if isinstance(v, np.ndarray) else np.full(len(x), v, dtype=object)
                      for v, x in zip(labels, series[VALUES])]
             return series.assign(**{self.label_col: steps})
@@ -238,7 +219,7 @@ class SensorAdapter(Adapter):
         if not isinstance(labels, np.ndarray):
             return labels
         steps = labels[start:start + self.window]
-        if self.task == "many-to-many":
+        if self.per_step:
             return steps
         if self.window_label == "last":
             return steps[-1]
@@ -248,12 +229,12 @@ class SensorAdapter(Adapter):
 
     def raw_labels(self, frame):
         labels = frame[self.label_col]
-        if self.task == "many-to-many":
+        if self.per_step:
             return pd.Series(np.concatenate(labels.to_numpy()) if len(labels) else [], dtype=object)
         return labels
 
     def split_labels(self, frame):
-        if self.task == "many-to-many":  # stratify by each example's most common step label
+        if self.per_step:  # stratify by each example's most common step label
             return frame[self.label_col].map(lambda v: str(Counter(label_strings(pd.Series(v))).most_common(1)[0][0]))
         return label_strings(frame[self.label_col])
 
@@ -267,10 +248,10 @@ class SensorAdapter(Adapter):
         """Steps per example."""
         return frame[VALUES].map(len).to_numpy()
 
-    def targets(self, frame, source):
-        if self.task == "many-to-one":
-            return super().targets(frame, source)
-        flat = encode_labels(label_strings(self.raw_labels(frame)), self.classes_, source)
+    def targets(self, frame, source, unseen=None):
+        if not self.per_step:
+            return super().targets(frame, source, unseen)
+        flat = encode_labels(label_strings(self.raw_labels(frame)), self.classes_, source, unseen)
         return padded(flat, self.lengths(frame), -1, "int64")
 
     # --- learning and the model --------------------------------------------------------------
@@ -298,7 +279,7 @@ class SensorAdapter(Adapter):
         self.length_stats_ = {"min": int(lengths.min()), "median": float(np.median(lengths)), "max": int(lengths.max())}
         self.missing_share_ = float(np.isnan(steps).mean())
         self.downsample_ = self.downsample or (
-            1 if self.task == "many-to-many" else max(1, int(np.ceil(np.median(lengths) / TARGET_STEPS))))
+            1 if self.per_step else max(1, int(np.ceil(np.median(lengths) / TARGET_STEPS))))
         return self
 
     def raw_inputs(self, frame):
@@ -321,7 +302,7 @@ class SensorAdapter(Adapter):
         Dropout 0.1: 0.5 on the inputs of a recurrent layer that reads one or a few channels
         hides half the signal (GunPoint fell from 92% to 70%, ItalyPowerDemand from 95% to 79%).
         """
-        averaged = self.task == "many-to-one" and self.downsample_ > 1
+        averaged = not self.per_step and self.downsample_ > 1
         return {"pooling": "mean" if averaged else "last", "dropout": 0.1}
 
     def wrap(self, core):
@@ -336,36 +317,20 @@ class SensorAdapter(Adapter):
 
     def summary(self):
         return {
-            "task": self.task,
+            "task": self.task.name,
             "series_col": self.series_col,
             "time_col": self.time_col,
             "label_col": self.label_col,
             "channels": self.channels,
             "window": self.window,
             "stride": self.stride or self.window,
-            "window_label": self.window_label if self.window and self.task == "many-to-one" else None,
+            "window_label": self.window_label if self.window and not self.per_step else None,
             "downsample": self.downsample_,
             "training_lengths": self.length_stats_,
             "missing_values": f"{self.missing_share_:.2%} of training values (NaN -> channel mean inside the model)",
             "normalization": {"mean": [round(m, 6) for m in self.mean_],
                               "std": [round(float(np.sqrt(v)), 6) for v in self.variance_]},
         }
-
-
-def nan_padded(sequences, n_channels, dtype="float32"):
-    """Stack arrays ``(n_timesteps_i, n_channels)`` into ``(n, max n_timesteps_i, n_channels)``, padding with NaN.
-
-    NaN steps are what the model masks, so this is the padding the exported model expects too.
-
-    Examples
-    --------
-    >>> nan_padded([np.ones((2, 1)), np.ones((1, 1))], 1)[:, :, 0].tolist()
-    [[1.0, 1.0], [1.0, nan]]
-    """
-    stacked = np.full((len(sequences), max((len(s) for s in sequences), default=1), n_channels), np.nan, dtype=dtype)
-    for i, sequence in enumerate(sequences):
-        stacked[i, :len(sequence)] = sequence
-    return stacked
 
 
 def _label_cell(value, source):

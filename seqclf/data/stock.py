@@ -28,9 +28,10 @@ import pandas as pd
 import tensorflow as tf
 
 from ..errors import ConfigError, DataError
-from ..evaluation import classification_metrics
+from ..evaluation import plot_growth
 from ..models.layers import PRICE_FEATURES, PriceFeatures
-from .adapters import Adapter, AdapterOption, register_adapter
+from . import stock_report
+from .adapters import Adapter, register_adapter
 from .columns import find_column, require_column
 
 log = logging.getLogger(__name__)
@@ -71,40 +72,21 @@ class StockAdapter(Adapter):
 
     kind = "stock"
     description = "daily prices (date, OHLCV; one or many tickers) cut into windows with up/down labels"
-    options = (
-        AdapterOption("date_col", "Column of dates [auto: Date, datetime, timestamp, time, or pandas' unnamed index]."),
-        AdapterOption("ticker_col", "Column naming the instrument of each row, for several in one table "
-                                    "[auto: ticker, symbol, instrument]."),
-        AdapterOption("features", f"Features computed inside the model from the prices, comma-separated: "
-                                  f"{', '.join(PRICE_FEATURES)} (of the last {VOLATILITY_STEPS} returns, or half "
-                                  f"the window) [default: all the columns allow]."),
-        AdapterOption("window", f"Steps of prices per window [default: {DEFAULT_WINDOW}].", type=int),
-        AdapterOption("horizon", "Label a window by the direction of the return over the next H steps.", type=int,
-                      default=1),
-        AdapterOption("threshold", "A forward return within +/- this (0.005 = 0.5%) is 'flat' (0: up/down only).",
-                      type=float, default=0.0),
-    )
-
-    def __init__(self, label_col=None, date_col=None, ticker_col=None, features=None, window=None, horizon=1,
-                 threshold=0.0, inputs=None, task="many-to-one"):
-        super().__init__(LABEL, task)
+    def __init__(self, label_col=None, task=None, inputs=None, **options):
+        super().__init__(LABEL, task, **options)
         if label_col not in (None, LABEL):
             raise ConfigError(f"--label-col does not apply to stock data: the labels come from the prices "
                               f"(--horizon, --threshold). Got {label_col!r}.")
-        self.date_col = date_col
-        self.ticker_col = ticker_col
-        self.features = _feature_list(features)
-        self.window = DEFAULT_WINDOW if window is None else window
-        self.horizon = horizon
-        self.threshold = threshold
+        self.features = _feature_list(self.features)
+        self.window = DEFAULT_WINDOW if self.window is None else self.window
         self.inputs = inputs
         for name in ("window", "horizon"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (2 if name == "window" else 1):
                 raise ConfigError(f"The '{name}' parameter must be an integer >= {2 if name == 'window' else 1}. "
                                   f"Got {value!r} instead.")
-        if not isinstance(threshold, (int, float)) or not 0.0 <= threshold < 1.0:
-            raise ConfigError(f"The 'threshold' parameter must be a number in [0, 1). Got {threshold!r} instead.")
+        if not isinstance(self.threshold, (int, float)) or not 0.0 <= self.threshold < 1.0:
+            raise ConfigError(f"The 'threshold' parameter must be a number in [0, 1). Got {self.threshold!r} instead.")
 
     def get_config(self):
         """The settings, with the price columns and features as the fitted model reads them."""
@@ -288,10 +270,18 @@ class StockAdapter(Adapter):
             mean = np.nanmean(features, axis=(0, 1))
             variance = np.nanvar(features, axis=(0, 1))
         constant = ~(variance > 1e-12)
-        if constant.any():
+        if constant.any() and self.features is not None:  # chosen by the user: say so
             name = self.features_[int(constant.argmax())]
             raise DataError(f"{source}: feature {name!r} does not vary in the training data; leave it out (--features "
                             f"{','.join(f for f in self.features_ if f != name)})")
+        if constant.any():  # a default feature: drop it
+            dropped = [f for f, c in zip(self.features_, constant) if c]
+            if constant.all():
+                raise DataError(f"{source}: none of the features ({', '.join(dropped)}) varies in the training data")
+            log.warning("%s: feature(s) %s do not vary in the training data; left out (choose --features to say "
+                        "which to use)", source, ", ".join(dropped))
+            self.features_ = [f for f, c in zip(self.features_, constant) if not c]
+            mean, variance = mean[~constant], variance[~constant]
         self.mean_, self.variance_ = mean.astype("float64").tolist(), variance.astype("float64").tolist()
         self.periods_ = {"train": [train["date"].min(), train["date"].max()]}
         return self
@@ -360,59 +350,23 @@ class StockAdapter(Adapter):
                               "std": [round(float(np.sqrt(v)), 6) for v in self.variance_]},
         }
 
-    # --- the honest report ---------------------------------------------------------------------
+    # --- the honest report (seqclf/data/stock_report.py) ------------------------------------------
 
     def report(self, frame, probabilities):
-        """Baselines and a long/flat strategy on the same windows as the model.
+        """Baselines and a long/flat strategy on the same windows as the model (:func:`stock_report.baselines`)."""
+        return stock_report.baselines(self, frame, probabilities)
 
-        ``majority`` always says the training split's most common class; ``persistence`` says
-        the direction of the last ``horizon`` steps (the past return, labelled by the same
-        rule). The strategy holds the instrument for one step after each window the model (or
-        baseline) calls ``up`` and stays out otherwise; its return, and buy-and-hold's over the
-        same steps, are compounded per instrument and averaged over instruments.
-        """
-        classes = np.asarray(self.classes_, dtype=object)
-        truth = frame[LABEL].to_numpy(dtype=object)
-        majority = max(self.class_counts_, key=self.class_counts_.get)
-        past = self.direction(frame["past_return"].to_numpy())
-        calls = {
-            "model": classes[probabilities.argmax(axis=1)],
-            "majority": np.full(len(frame), majority, dtype=object),
-            "persistence": np.where(pd.isna(past), majority, past).astype(object),
-        }
-        index = {name: i for i, name in enumerate(self.classes_)}
-        scores = {}
-        for name, called in calls.items():
-            metrics = classification_metrics([index[c] for c in truth], [index[c] for c in called], self.classes_)
-            scores[name] = {"accuracy": round(metrics["accuracy"], 6), "macro_f1": round(metrics["macro_f1"], 6),
-                            "strategy_return": self._strategy_return(frame, called == "up")}
-        model = scores.pop("model")
-        train_period = getattr(self, "periods_", {}).get("train")
-        return {
-            "in_sample_windows": int(frame["date"].between(*train_period).sum()) if train_period else 0,
-            "baselines": scores,
-            "strategy": {"model_return": model["strategy_return"],
-                         "buy_and_hold_return": self._strategy_return(frame, np.ones(len(frame), bool)),
-                         "period": [frame["date"].min(), frame["date"].max()] if len(frame) else None},
-        }
+    @classmethod
+    def report_lines(cls, metrics):
+        return stock_report.lines(metrics)
 
-    def _strategy_return(self, frame, long):
-        """Compounded return of holding for one step after each ``long`` window; mean over instruments."""
-        held = pd.Series(np.where(long, frame["next_return"].fillna(0.0).to_numpy(), 0.0), index=frame.index)
-        per_instrument = held.groupby(frame["id"]).sum()
-        return round(float(np.expm1(per_instrument).mean()), 6) if len(per_instrument) else 0.0
+    def write_plots(self, directory, frame, probabilities):
+        """``strategy.png``: growth of 1 over the test period for buy and hold, the model and persistence."""
+        plot_growth(stock_report.strategy_curves(self, frame, probabilities), directory / "strategy.png",
+                    title="test period: buy and hold against long/flat on 'up' calls (mean over instruments)")
 
-    def strategy_curves(self, frame, probabilities):
-        """Growth of 1 by date for buy-and-hold, the model's and persistence's long/flat strategies (mean over instruments)."""
-        up = np.asarray(self.classes_, dtype=object)[probabilities.argmax(axis=1)] == "up"
-        past_up = self.direction(frame["past_return"].to_numpy()) == "up"
-        step = frame["next_return"].fillna(0.0).to_numpy()
-        table = pd.DataFrame({"id": frame["id"].to_numpy(), "date": frame["date"].to_numpy(),
-                              "buy and hold": step, "model": np.where(up, step, 0.0),
-                              "persistence": np.where(past_up, step, 0.0)}).sort_values("date", kind="stable")
-        columns = ["buy and hold", "model", "persistence"]
-        table[columns] = np.exp(table.groupby("id")[columns].cumsum())
-        return table.groupby("date")[columns].mean()
+    def period(self, frame):
+        return frame["date"].min(), frame["date"].max()
 
 
 def _price_columns(frame):

@@ -15,7 +15,7 @@ import tensorflow as tf
 import keras
 
 from ..errors import ConfigError, DataError
-from .adapters import Adapter, AdapterOption, register_adapter
+from .adapters import Adapter, register_adapter
 from .columns import TEXT_NAMES, blank, find_column, label_strings, require_column, row_list
 from .shards import RowStream
 
@@ -47,22 +47,8 @@ class TextAdapter(Adapter):
 
     kind = "text"
     description = "text column + label column (sentiment, topics); tokenised inside the model"
-    options = (
-        AdapterOption("text_col", "Column holding the text [auto: text, sentence, review, content]."),
-        AdapterOption("tokens", "Token unit.", default="word", choices=("word", "char")),
-        AdapterOption("max_tokens", "Vocabulary size incl. padding and OOV [auto from training split].", type=int),
-        AdapterOption("max_length", "Tokens per text; longer texts are cut [auto: 99th percentile].", type=int),
-        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=64),
-    )
-
-    def __init__(self, label_col=None, text_col=None, tokens="word", max_tokens=None, max_length=None,
-                 embedding_dim=64, task="many-to-one"):
-        super().__init__(label_col, task)
-        self.text_col = text_col
-        self.tokens = tokens
-        self.max_tokens = max_tokens
-        self.max_length = max_length
-        self.embedding_dim = embedding_dim
+    def __init__(self, label_col=None, task=None, **options):
+        super().__init__(label_col, task, **options)
         self._check_options()
 
     def _check_options(self):
@@ -72,6 +58,9 @@ class TextAdapter(Adapter):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, np.integer)) or value < low):
                 raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
+
+    def input_column(self):
+        return self.text_col or "text"
 
     @classmethod
     def detect(cls, frame):

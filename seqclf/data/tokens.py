@@ -20,7 +20,8 @@ import keras
 
 from ..errors import ConfigError, DataError
 from ..models.string_layers import PADDING, TokenLookup
-from .adapters import Adapter, AdapterOption, encode_labels, padded, register_adapter
+from ..padding import padded
+from .adapters import Adapter, encode_labels, register_adapter
 from .columns import find_column
 
 TOKEN_NAMES = ("tokens", "words", "form", "token")
@@ -52,26 +53,13 @@ class TokenTaggingAdapter(Adapter):
 
     kind = "tokens"
     description = "token lists with a tag per token: CoNLL-U, CoNLL columns, tables of token and tag lists"
-    tasks = ("many-to-many",)
-    options = (
-        AdapterOption("tokens_col", "Column of token lists [auto: tokens, words, form, token; else the one list column]."),
-        AdapterOption("tag_col", "Column of tag lists [auto: upos, tags, tag, ner_tags, pos_tags, ner, pos, labels]."),
-        AdapterOption("char_encoder", "Read each word's characters too, so unseen words get features from their "
-                                      "spelling.", default="on", choices=("on", "off")),
-        AdapterOption("max_tokens", "Vocabulary size incl. padding and OOV [auto from training split].", type=int),
-        AdapterOption("embedding_dim", "Size of the token embedding.", type=int, default=64),
-    )
+    def __init__(self, label_col=None, task=None, **options):
+        super().__init__(label_col, task, **options)
+        if self.char_encoder not in ("on", "off"):
+            raise ConfigError(f"The 'char_encoder' parameter must be 'on' or 'off'. Got {self.char_encoder!r} instead.")
 
-    def __init__(self, label_col=None, tokens_col=None, tag_col=None, char_encoder="on", max_tokens=None,
-                 embedding_dim=64, task="many-to-many"):
-        super().__init__(label_col, task)
-        self.tokens_col = tokens_col
-        self.tag_col = tag_col
-        self.char_encoder = char_encoder
-        self.max_tokens = max_tokens
-        self.embedding_dim = embedding_dim
-        if char_encoder not in ("on", "off"):
-            raise ConfigError(f"The 'char_encoder' parameter must be 'on' or 'off'. Got {char_encoder!r} instead.")
+    def input_column(self):
+        return self.tokens_col or "tokens"
 
     @classmethod
     def detect(cls, frame):
@@ -143,8 +131,9 @@ class TokenTaggingAdapter(Adapter):
         """The token at each step, for per-token prediction tables."""
         return {"token": np.concatenate(frame[self.tokens_col].to_numpy())}
 
-    def targets(self, frame, source):
-        return padded(encode_labels(self.raw_labels(frame), self.classes_, source), self.lengths(frame), -1, "int64")
+    def targets(self, frame, source, unseen=None):
+        return padded(encode_labels(self.raw_labels(frame), self.classes_, source, unseen), self.lengths(frame), -1,
+                      "int64")
 
     def fit(self, train, source):
         """Learn the tags, the word vocabulary (lowercased) and the characters from the training split."""
@@ -181,8 +170,8 @@ class TokenTaggingAdapter(Adapter):
                 **(chars if self.char_encoder == "on" else {})}
 
     def model_defaults(self):
-        """Dropout 0.5 as in the bi-LSTM taggers of the literature; no class weights (token accuracy is the goal)."""
-        return {"pooling": "last", "dropout": 0.5, "class_weight": "none"}
+        """Dropout 0.5 as in the bi-LSTM taggers of the literature."""
+        return {"pooling": "last", "dropout": 0.5}
 
     def wrap(self, core):
         """A model from token strings ``(n_sentences, n_tokens)`` (``""`` = padding) to tag probabilities."""
@@ -194,12 +183,6 @@ class TokenTaggingAdapter(Adapter):
     def serving_spec(self):
         return tf.TensorSpec((None, None), tf.string, name="tokens")
 
-    def extra_metrics(self, frame, probabilities):
-        """Entity-level precision, recall and F1 (seqeval) when the tags are BIO, IOB, IOBES or BILOU."""
-        if not all(c == "O" or c.startswith(ENTITY_PREFIXES) for c in self.classes_):
-            return {}
-        return {"entities": entity_scores(list(frame[self.label_col]), self.predicted_tags(frame, probabilities))}
-
     def predicted_tags(self, frame, probabilities):
         """The most probable tag of each real token: one list per sentence."""
         best = np.asarray(self.classes_, dtype=object)[probabilities.argmax(axis=-1)]
@@ -207,7 +190,7 @@ class TokenTaggingAdapter(Adapter):
 
     def summary(self):
         return {
-            "task": self.task,
+            "task": self.task.name,
             "tokens_col": self.tokens_col,
             "tag_col": self.label_col,
             "vocabulary_size": len(self.words_) + RESERVED,

@@ -7,16 +7,17 @@ that turns raw input into that encoding.
 
 import keras
 
+from .. import tasks
 from ..errors import ConfigError
+from ..params import PARAMS
 from .archs import get_architecture
 from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
-TASKS = ("many-to-one", "many-to-many")
 
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
-                     task="many-to-one", vocab_size=None, embedding_dim=128, char_vocab_size=None, max_chars=None,
+                     task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
                      n_features=None, downsample=1, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
@@ -37,12 +38,14 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         How the last layer's steps become one vector; padded steps never count. Default:
         ``"attention"`` for a spec ending in ``+attn``, else ``"last"``.
         ``"attention"`` is additive (Bahdanau) attention, :class:`~seqclf.models.layers.AdditivePooling`. Only
-        ``"last"`` (ignored) applies to ``task="many-to-many"``.
-    task : {"many-to-one", "many-to-many"}
-        One softmax per sequence ``(n_samples, n_classes)``, or one per step
+        ``"last"`` (ignored) applies to a per-step task.
+    task : str or Task
+        A registered task (:mod:`seqclf.tasks`): one softmax per sequence ``(n_samples, n_classes)``,
+        or, for a per-step task (``many-to-many``, ``tag``, ...), one per step
         ``(n_samples, n_timesteps, n_classes)`` on top of layers that all return sequences.
     vocab_size, embedding_dim : int, optional
-        For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero``.
+        For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero`` of
+        ``embedding_dim`` (default: the ``embedding_dim`` parameter's, :mod:`seqclf.params`).
     char_vocab_size, max_chars : int, optional
         With token input, a second input of character ids ``(n_samples, n_timesteps, max_chars)``
         read by a :class:`~seqclf.models.layers.CharacterEncoder`, concatenated to the word embedding.
@@ -58,13 +61,12 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     >>> model = build_classifier("bigru", n_classes=2, units=(8,), vocab_size=50, embedding_dim=4)
     >>> model.output_shape
     (None, 2)
-    >>> build_classifier("lstm", n_classes=3, units=(8,), n_features=6, task="many-to-many").output_shape
-    (None, None, 3)
     """
     architecture = get_architecture(arch)
     pooling = pooling or ("attention" if architecture.attention else "last")
     units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task)
-    per_step = task == "many-to-many"
+    task = tasks.get_task(task)
+    per_step = task.per_step
     if (vocab_size is None) == (n_features is None):
         raise ConfigError("build_classifier needs exactly one of vocab_size (tokens) or n_features (floats)")
     if n_classes < 2:
@@ -72,7 +74,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
 
     if vocab_size is not None:
         inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-        x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+        x = keras.layers.Embedding(vocab_size, embedding_dim or PARAMS["embedding_dim"].default, mask_zero=True, name="embedding")(inputs)
         if char_vocab_size:
             chars = keras.Input(shape=(None, max_chars), dtype="int64", name="char_ids")
             x = keras.layers.Concatenate(name="word_features")([x, CharacterEncoder(char_vocab_size, name="characters")(chars)])
@@ -82,7 +84,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = inputs
         if downsample > 1:
             if per_step:
-                raise ConfigError("--downsample does not apply to --task many-to-many (it needs a label per input step)")
+                raise ConfigError(f"--downsample does not apply to --task {task.name} (it needs a label per input step)")
             x = StepAveraging(downsample, name="step_averaging")(x)
         x = MissingValueMask(name="missing_value_mask")(x)
     for depth, size in enumerate(units):
@@ -102,13 +104,13 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
 def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task="many-to-one"):
     """Raise :class:`ConfigError` for a setting the builder cannot use; return the units (the spec's, if it has them)."""
     architecture = get_architecture(arch)
-    if architecture.attention and (pooling not in ("auto", "attention") or task == "many-to-many"):
+    task = tasks.get_task(task)
+    if architecture.attention and (pooling not in ("auto", "attention") or task.per_step):
         raise ConfigError(f"{arch!r} pools with attention; it does not go with "
-                          f"{'--task many-to-many' if task == 'many-to-many' else '--pooling ' + pooling}")
-    if task not in TASKS:
-        raise ConfigError(f"The 'task' parameter must be one of {', '.join(TASKS)}. Got {task!r} instead.")
-    if task == "many-to-many" and pooling not in ("last", "auto"):
-        raise ConfigError(f"--pooling {pooling} does not apply to --task many-to-many (one label per step, no pooling)")
+                          f"{'--task ' + task.name if task.per_step else '--pooling ' + pooling}")
+    if task.per_step and pooling not in ("last", "auto"):
+        raise ConfigError(f"--pooling {pooling} does not apply to --task {task.name} (one label per step, no pooling)")
+    task.check_arch(architecture)
     if dropout is not None:  # None: the adapter's default, resolved before building
         _check_fraction("dropout", dropout)
     _check_fraction("recurrent_dropout", recurrent_dropout)

@@ -1,0 +1,173 @@
+"""Every parameter of a fit, declared once: name, type, default, help, and the kinds of data it applies to.
+
+The click options of ``seqclf fit``, the parameters of :class:`seqclf.SequenceClassifier` (its
+signature and docstring), the adapters' settings and :class:`seqclf.training.FitSettings` are
+all read from :data:`PARAMS`. A parameter that does not apply to the kind of data at hand is
+refused with the same message from the CLI and from Python (:func:`refuse_foreign`).
+"""
+
+import inspect
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+ALL = ()  # a parameter's ``kinds`` when it applies to every kind of data
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter.
+
+    ``group`` says who reads it: ``model`` and ``training`` (:class:`~seqclf.training.FitSettings`),
+    ``data`` (how examples are found and split), ``kind`` (an adapter's setting; ``kinds`` lists
+    the adapters), ``run`` (``seqclf fit`` only: files, output), ``python`` (the estimator only).
+    ``type`` is the Python type of a value (``"units"``: a tuple of ints, written ``128,64`` in the CLI).
+    """
+
+    name: str
+    default: object
+    help: str
+    group: str
+    type: object = str
+    choices: tuple = ()
+    kinds: tuple = ALL
+
+    @property
+    def flag(self):
+        """The CLI option: the kebab-case of the name."""
+        return "--" + self.name.replace("_", "-")
+
+    def applies_to(self, kind):
+        return not self.kinds or kind in self.kinds
+
+
+TEXTS = ("text", "tokens", "chars")
+PARAMS = {p.name: p for p in (
+    # --- the model -------------------------------------------------------------------------------
+    Param("arch", None, "Architecture [bi-]CELL[:UNITS,...][+attn], e.g. bilstm:128,64 or bi-cifg+attn; see "
+                        "`seqclf archs` [default: the task's: bigru, lstm for next-char].", "model"),
+    Param("units", (64,), "Units per recurrent layer; 128,64 stacks two.", "model", type="units"),
+    Param("dropout", None, "Dropout on layer inputs and before the output [default: auto: 0.5 for text and tags, "
+                           "0.1 for sensor series, stock windows and characters].", "model", type=float),
+    Param("recurrent_dropout", 0.0, "Dropout on the recurrent state.", "model", type=float),
+    Param("pooling", "auto", "How the steps become one vector (auto: mean for sensor series averaged down, "
+                             "else last).", "model", choices=("auto", "last", "mean", "max", "attention")),
+    Param("task", "many-to-one", "What to predict; `seqclf fit --help` lists the registered tasks.", "model"),
+    # --- training --------------------------------------------------------------------------------
+    Param("epochs", None, "Most epochs (early stopping may end sooner) [default: auto: 20, more on small data: "
+                          "at least 600 updates, at most 200 epochs].", "training", type=int),
+    Param("batch_size", None, "Examples per batch [default: auto: training examples / 8, between 8 and 64].",
+          "training", type=int),
+    Param("learning_rate", 1e-3, "Adam's learning rate.", "training", type=float),
+    Param("clipnorm", 1.0, "Scale the gradients down when their global norm exceeds this (against exploding "
+                           "gradients).", "training", type=float),
+    Param("clipvalue", None, "Clip each gradient component to [-V, V] instead of --clipnorm.", "training",
+          type=float),
+    Param("class_weight", "auto", "auto: balanced (rarer classes weigh more), none for tags and next-char.",
+          "training", choices=("auto", "balanced", "none")),
+    Param("patience", None, "Epochs without a better validation loss before stopping [default: auto: a sixth of "
+                            "the epochs, at least 3].", "training", type=int),
+    Param("label_smoothing", None, "Soften the training targets by this much (0 turns it off) [default: auto: "
+                                   "0.1, 0 for next-char].", "training", type=float),
+    Param("val_size", 0.1, "Share of the data for validation.", "training", type=float),
+    Param("test_size", 0.1, "Share of the data for testing (seqclf fit).", "training", type=float),
+    Param("seed", 0, "Random seed; the same seed repeats a run.", "training", type=int),
+    Param("strategy", "auto", "tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run the "
+                              "same command on every worker), mirrored on the local GPUs; auto picks multi-worker "
+                              "when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.", "training",
+          choices=("auto", "default", "mirrored", "multi-worker")),
+    Param("verbose", None, "0 silent, 1 progress bar, 2 a line per epoch [default: seqclf fit: 1 on a terminal, "
+                           "else 2; Python: 0].", "python", type=int),
+    # --- the data --------------------------------------------------------------------------------
+    Param("kind", "auto", "Kind of data: auto, stock, tokens, text, sensor or chars.", "data"),
+    Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
+          "data", kinds=("text", "sensor", "tokens", "chars")),
+    Param("text_col", None, "Column holding the text [auto: text, sentence, review, content].", "kind",
+          kinds=("text",)),
+    Param("tokens", "word", "Token unit of texts.", "kind", choices=("word", "char"), kinds=("text",)),
+    Param("max_tokens", None, "Vocabulary size incl. padding and OOV [auto from training split].", "kind", type=int,
+          kinds=("text", "tokens")),
+    Param("max_length", None, "Tokens per text, longer texts are cut [text: auto: 99th percentile]; characters "
+                              "per training sequence [chars: 100].", "kind", type=int, kinds=("text", "chars")),
+    Param("embedding_dim", 64, "Size of the token embedding.", "kind", type=int, kinds=TEXTS),
+    Param("series_col", None, "Column naming each row's series [auto: series_id, series, id, recording, subject, "
+                              "session].", "kind", kinds=("sensor",)),
+    Param("time_col", None, "Column to order the rows of a series by [auto: time, timestamp, step, t; else file "
+                            "order].", "kind", kinds=("sensor",)),
+    Param("channels", None, "Channel columns, comma-separated [default: every other numeric column].", "kind",
+          kinds=("sensor",)),
+    Param("window", None, "[sensor] Cut each series into windows of N steps [default: a series is one sequence]; "
+                          "[stock] steps of prices per window [default: 20].", "kind", type=int,
+          kinds=("sensor", "stock")),
+    Param("stride", None, "Steps from one window's start to the next [default: the window length].", "kind",
+          type=int, kinds=("sensor",)),
+    Param("window_label", "majority", "A window's label (many-to-one): its steps' majority or its last step.",
+          "kind", choices=("majority", "last"), kinds=("sensor",)),
+    Param("downsample", None, "Average every N steps into one inside the model (many-to-one) [auto: about 50 "
+                              "steps per median training example].", "kind", type=int, kinds=("sensor",)),
+    Param("date_col", None, "Column of dates [auto: Date, datetime, timestamp, time, or pandas' unnamed index].",
+          "kind", kinds=("stock",)),
+    Param("ticker_col", None, "Column naming the instrument of each row, for several in one table [auto: ticker, "
+                              "symbol, instrument].", "kind", kinds=("stock",)),
+    Param("features", None, "Features computed inside the model from the prices, comma-separated: returns, range, "
+                            "gap, volume, volatility (of the last 10 returns, or half the window) [default: all the "
+                            "columns allow].", "kind", kinds=("stock",)),
+    Param("horizon", 1, "Label a window by the direction of the return over the next H steps.", "kind", type=int,
+          kinds=("stock",)),
+    Param("threshold", 0.0, "A forward return within +/- this (0.005 = 0.5%) is 'flat' (0: up/down only).", "kind",
+          type=float, kinds=("stock",)),
+    Param("tokens_col", None, "Column of token lists [auto: tokens, words, form, token; else the one list column].",
+          "kind", kinds=("tokens",)),
+    Param("tag_col", None, "Column of tag lists [auto: upos, tags, tag, ner_tags, pos_tags, ner, pos, labels].",
+          "kind", kinds=("tokens",)),
+    Param("char_encoder", "on", "Read each word's characters too, so unseen words get features from their "
+                                "spelling.", "kind", choices=("on", "off"), kinds=("tokens",)),
+)}
+
+#: The estimator's parameters, in their signature's order.
+ESTIMATOR = tuple(name for name, p in PARAMS.items() if p.group in ("model", "training", "python", "data", "kind")
+                  and name != "test_size")
+#: The fields of :class:`~seqclf.training.FitSettings`.
+SETTINGS = tuple(name for name, p in PARAMS.items() if p.group in ("model", "training"))
+
+
+def kind_options(kind):
+    """The names of the ``kind`` parameters an adapter of ``kind`` takes."""
+    return tuple(name for name, p in PARAMS.items() if p.group == "kind" and p.applies_to(kind))
+
+
+def signature(names, overrides=None):
+    """An ``__init__`` signature of keyword parameters ``names`` with their declared defaults (or ``overrides``)."""
+    overrides = overrides or {}
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature([self] + [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                         default=overrides.get(name, PARAMS[name].default))
+                                       for name in names])
+
+
+def docs(names):
+    """A numpydoc ``Parameters`` section for ``names``."""
+    lines = []
+    for name in names:
+        p = PARAMS[name]
+        kinds = f" ({', '.join(p.kinds)} data)" if p.kinds else ""
+        lines += [f"{name} : default {p.default!r}{kinds}", f"    {p.help}"]
+    return "\n".join(lines)
+
+
+def refuse_foreign(values, kind):
+    """Raise :class:`ConfigError` naming the first of ``values`` (``{name: value}``) set away from its default that
+    does not apply to ``kind`` data."""
+    for name, value in values.items():
+        p = PARAMS.get(name)
+        if p is None or p.applies_to(kind) or _same(value, p.default):
+            continue
+        raise ConfigError(f"{p.flag} ({name}={value!r}) does not apply to {kind} data; it applies to "
+                          f"{', '.join(p.kinds)} data: leave it out")
+
+
+def _same(value, default):
+    try:
+        return value is default or bool(value == default)
+    except (TypeError, ValueError):  # arrays compare elementwise
+        return False

@@ -1,0 +1,200 @@
+"""The ASGI application: TensorFlow Serving's REST routes over the loaded models and their batchers."""
+
+import asyncio
+import json
+import logging
+import re
+
+import tensorflow as tf
+
+from ..export import SIGNATURE
+from .batcher import Batcher
+from .model import VERSION, RequestError, ServedModel
+from .openapi import OPENAPI, openapi
+
+log = logging.getLogger("seqclf.serving")
+
+
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class ModelServer:
+    """The ASGI application serving ``models`` (``{name: {version: directory}}``), for uvicorn.
+
+    A plain ASGI callable rather than a web framework: the predict path is the hot path, and
+    every layer a framework adds costs throughput when the event loop is the bottleneck.
+    """
+
+    def __init__(self, models, max_batch_size=64, max_wait_ms=5.0, max_body_bytes=10 * 1024 * 1024):
+        self.models = models
+        self.max_batch_size = max_batch_size
+        self.max_wait_ms = max_wait_ms
+        self.max_body_bytes = max_body_bytes
+        self.served = {}
+        self.batchers = {}
+        self.ready = False
+        self.openapi = OPENAPI  # until the models are loaded; then narrowed to them
+        self.fixed = {"/healthz": self._healthz, "/readyz": self._readyz, "/openapi.json": lambda: (200, self.openapi)}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            extra = []
+            try:
+                status, payload = await self._handle(scope, receive)
+            except RequestError as error:
+                status, payload, extra = error.status, {"error": str(error)}, error.headers
+            except Exception as error:  # never a bare 500 page: always TF Serving's JSON error
+                log.exception("%s %s failed", scope["method"], _clip(scope["path"]))
+                status, payload = 500, {"error": f"internal error: {error}"}
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = JSON_HEADERS + extra + [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._load()
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for batcher in self.batchers.values():
+                    await batcher.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _load(self):
+        loop = asyncio.get_running_loop()
+        for name, versions in self.models.items():
+            for version, directory in versions.items():
+                model = await loop.run_in_executor(None, ServedModel.load, name, version, directory)
+                self.served.setdefault(name, {})[version] = model
+                self.batchers[name, version] = Batcher(model, self.max_batch_size, self.max_wait_ms)
+                self.batchers[name, version].start()
+                log.info("serving %s version %d from %s", name, version, directory)
+        self.openapi = openapi({name: {v: tf.TensorSpec(m.input_spec.shape, m.input_spec.dtype, m.input_name)
+                                       for v, m in versions.items()} for name, versions in self.served.items()})
+        self.ready = True
+
+    async def _handle(self, scope, receive):
+        path, method = scope["path"], scope["method"]
+        if path in self.fixed:
+            _expect(method, "GET")
+            return self.fixed[path]()
+        match = ROUTE.match(path)
+        if match is None:
+            raise RequestError("Not Found", 404)
+        action = match["action"]
+        _expect(method, "POST" if action == ":predict" else "GET")
+        model = self._lookup(match["name"], match["version"])
+        if action == ":predict":
+            return 200, await self._predict(model, await _read_body(scope, receive, self.max_body_bytes))
+        if action == "/metadata":
+            return 200, model.metadata()
+        versions = [model] if match["version"] else self.served[model.name].values()
+        return 200, {"model_version_status": [
+            {"version": str(m.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for m in sorted(versions, key=lambda m: -m.version)
+        ]}
+
+    def _lookup(self, name, version):
+        """The loaded model named in a URL: only ever a key of ``served``, never a path on disk."""
+        if name not in self.served:
+            raise RequestError(f"Servable not found for request: Latest({_clip(name)})", 404)
+        if version is None:
+            return self.served[name][max(self.served[name])]
+        if not VERSION.fullmatch(version) or int(version) not in self.served[name]:
+            raise RequestError(f"Servable not found for request: Specific({name}, {_clip(version)})", 404)
+        return self.served[name][int(version)]
+
+    async def _predict(self, model, body):
+        instances, columnar = _parse_predict(body, model)
+        if not instances:
+            raise RequestError("the request has no instances")
+        model.check(instances)  # reject a wrong dtype or shape here, before batching
+        outputs = await self.batchers[model.name, model.version].predict(instances)
+        lists = model.task.answer(outputs, instances)
+        if columnar:
+            return {"outputs": lists}
+        return {"predictions": [{key: values[i] for key, values in lists.items()} for i in range(len(instances))]}
+
+    def _healthz(self):
+        return 200, {"status": "alive"}
+
+    def _readyz(self):
+        if not self.ready:
+            return 503, {"status": "loading"}
+        return 200, {"status": "ready", "models": {n: sorted(v) for n, v in self.served.items()}}
+
+
+def _expect(method, allowed):
+    if method != allowed:
+        raise RequestError("Method Not Allowed", 405, [(b"allow", allowed.encode())])
+
+
+def _clip(text, limit=100):
+    """``text`` cut to ``limit`` characters, for error messages that quote a URL part."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+async def _read_body(scope, receive, limit):
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"request body of {int(declared)} bytes is over the limit of {limit} bytes", 413)
+    body = bytearray()
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise RequestError(f"request body is over the limit of {limit} bytes", 413)
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _parse_predict(body, model):
+    """Return ``(instances, columnar)`` from a predict request body."""
+    try:
+        request = json.loads(body)
+    # ValueError: also UnicodeDecodeError and Python's limit on digits in an integer; RecursionError: nesting
+    except (ValueError, RecursionError) as error:
+        raise RequestError(f"the body is not valid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise RequestError('the body must be a JSON object with "instances" or "inputs"')
+    signature = request.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise RequestError(f'"signature_name" must be a string; got {json.dumps(signature)[:100]}')
+    if signature not in ("", SIGNATURE):
+        raise RequestError(f"serving signature name: {signature!r} not found in signature def")
+    if ("instances" in request) == ("inputs" in request):
+        raise RequestError('the body must hold exactly one of "instances" (row format) or "inputs" (columnar format)')
+    name = model.input_name
+    if "instances" in request:
+        instances = request["instances"]
+        if not isinstance(instances, list):
+            raise RequestError('"instances" must be a list')
+        return [_unwrap(item, name) for item in instances], False
+    inputs = request["inputs"]
+    if isinstance(inputs, dict):
+        if set(inputs) != {name}:
+            raise RequestError(f'"inputs" must name the input {name!r}; got {", ".join(map(repr, inputs)) or "none"}')
+        inputs = inputs[name]
+    if not isinstance(inputs, list):
+        raise RequestError('"inputs" must be a list (or an object holding one list per input)')
+    return inputs, True
+
+
+def _unwrap(item, name):
+    if isinstance(item, dict):
+        if set(item) != {name}:
+            raise RequestError(f"each instance object must hold the input {name!r} only; got {', '.join(map(repr, item))}")
+        return item[name]
+    return item
+
+

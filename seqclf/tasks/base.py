@@ -1,0 +1,139 @@
+"""The task interface: everything seqclf does differently for one kind of prediction.
+
+A :class:`Task` is a stateless object. The kind of data (the adapter) turns tables into
+examples, inputs and class indices; the task decides what is predicted from them: one label
+per sequence or per step (the model's head), what "auto" means for class weights and label
+smoothing, which labels of held-out files are refused or counted, the metrics, the reports
+of a run directory, the prediction table, and how the server answers one instance. The
+defaults here are those of one label per sequence.
+"""
+
+import logging
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+class Task:
+    """Base class of the tasks; subclasses set ``name``, ``description`` and ``kinds`` and override what differs.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (``seqclf fit --task NAME``).
+    kinds : tuple of str
+        The kinds of data it trains on; with one only, ``--kind auto`` means that one.
+    per_step : bool
+        One label per step (a softmax at every step, no pooling) instead of one per sequence.
+    default_arch : str
+        The ``--arch`` it uses when none is given.
+    defaults : dict
+        What ``auto`` means here for ``class_weight`` and ``label_smoothing`` (over the kind's).
+    label_rank : int
+        Axes of the exported ``label`` output: 1 per sequence, 2 per step.
+    """
+
+    name = None
+    description = ""
+    kinds = ()
+    per_step = False
+    default_arch = "bigru"
+    defaults = {}
+    label_rank = 1
+
+    def __repr__(self):
+        return f"<task {self.name}>"
+
+    def __reduce__(self):  # pickled by name: the registry holds the one object of each task
+        from . import get_task
+
+        return get_task, (self.name,)
+
+    def read_format(self, path, format):
+        """The format to read ``path`` in (``format``: the user's, or ``None`` for its suffix's); as given here."""
+        return format
+
+    def check_arch(self, architecture):
+        """Raise :class:`~seqclf.errors.ConfigError` for an architecture this task cannot use; all are fine here."""
+
+    # --- labels ------------------------------------------------------------------------------
+
+    def check_held_out(self, adapter, train, held_out):
+        """Before training: labels of the held-out frames (``{source: frame}``) that ``train`` lacks are an error
+        here (a classifier cannot predict a class it never saw, and its metrics would not count it)."""
+        known = set(adapter.check_classes(train, "the training data"))
+        for source, frame in held_out.items():
+            unseen = sorted(set(adapter.label_strings(frame)) - known)
+            if unseen:
+                raise DataError(f"{source} has labels the training data does not: {', '.join(map(repr, unseen[:5]))}; "
+                                f"the model would know {', '.join(map(repr, sorted(known)))}")
+
+    def targets(self, adapter, frame, source):
+        """Class indices for training: ``(n,)`` per sequence."""
+        return adapter.targets(frame, source)
+
+    # --- results -----------------------------------------------------------------------------
+
+    def evaluate(self, adapter, frame, probabilities, source):
+        """Accuracy, macro F1, per-class scores and the confusion matrix (and the task's own measures)."""
+        from ..evaluation import classification_metrics
+
+        y_true, y_pred = self.scored(adapter, frame, probabilities, source)
+        return {**classification_metrics(y_true, y_pred, adapter.classes_),
+                **self.extra_metrics(adapter, frame, probabilities)}
+
+    def scored(self, adapter, frame, probabilities, source):
+        """``(true, predicted)`` class indices of what is scored: one pair per sequence."""
+        return adapter.targets(frame, source), probabilities.argmax(axis=-1)
+
+    def extra_metrics(self, adapter, frame, probabilities):
+        """Measures beside accuracy and F1 in every evaluation; none here."""
+        return {}
+
+    def report_lines(self, metrics):
+        """Lines ``seqclf evaluate`` prints after the per-class scores, for the task's own measures; none here."""
+        return []
+
+    def prediction_table(self, adapter, frame, probabilities, with_truth=False):
+        """id (and window start), true label, predicted label, one probability per class; a row per sequence."""
+        table = adapter.index(frame)
+        return self._labelled(adapter, frame, table, probabilities, with_truth)
+
+    def _labelled(self, adapter, frame, table, probabilities, with_truth):
+        from ..data.columns import label_strings
+
+        if with_truth:
+            table["true_label"] = label_strings(adapter.raw_labels(frame)).to_numpy()
+        table["label"] = np.asarray(adapter.classes_, dtype=object)[probabilities.argmax(axis=1)]
+        for i, name in enumerate(adapter.classes_):
+            table[f"prob_{name}"] = probabilities[:, i].round(6)
+        return table
+
+    def write_test_reports(self, directory, adapter, frame, probabilities, metrics):
+        """The test reports of a run directory: the confusion matrix and the prediction table."""
+        from ..evaluation import plot_confusion_matrix
+
+        plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, directory / "confusion_matrix.png",
+                              title="test confusion matrix" + (", per step" if self.per_step else ""))
+        table = self.prediction_table(adapter, frame, probabilities, with_truth=True)
+        if table is not None:
+            table.to_csv(directory / "test_predictions.csv", index=False)
+        return table
+
+    def score(self, predicted, y):
+        """Accuracy of ``predicted`` labels against ``y`` (the estimator's ``score``)."""
+        return float(np.mean(np.asarray(predicted).astype(str) == np.asarray(y).astype(str)))
+
+    def generate(self, estimator, prime, length, temperature, seed):
+        """Text sampled from the model; only a language model offers it."""
+        raise ConfigError(f"generate needs a character language model (--task next-char); this model's task is "
+                          f"{self.name}")
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def answer(self, outputs, instances):
+        """The signature's ``outputs`` (arrays, a row per instance) as JSON lists, one entry per instance."""
+        return {key: value.tolist() for key, value in sorted(outputs.items())}

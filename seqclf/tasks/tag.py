@@ -1,0 +1,72 @@
+"""Tagging tokens (``--task tag``): a tag per token of a sentence (part of speech, entities, chunks).
+
+The per-step task on token lists, with what taggers are judged by: entity-level precision,
+recall and F1 for BIO-style tag sets (seqeval, CoNLL's measure), and a tag of a held-out file
+that training never saw scored as it is in the standard evaluation: the model cannot give it,
+so every such token counts as an error (with a warning naming and counting the tags).
+"""
+
+import logging
+
+from .per_step import PerStep
+
+log = logging.getLogger(__name__)
+UNSEEN = -2  # a held-out tag that training never saw: scored, always wrong
+
+
+class Tag(PerStep):
+    """A tag for each token of a sentence."""
+
+    name = "tag"
+    description = "a tag per token (CoNLL-U, CoNLL columns, token-list tables; --kind tokens)"
+    kinds = ("tokens",)
+    defaults = {"class_weight": "none"}  # token accuracy is the goal
+
+    def read_format(self, path, format):
+        """A ``.txt`` of whitespace columns with blank lines between sentences is read as CoNLL columns."""
+        from ..data.conll import sniff_conll
+        from ..data.readers import detect_format
+
+        if format is None and str(path) != "-" and detect_format(path) == "lines" and sniff_conll(path):
+            log.info("%s: reading whitespace columns with blank lines between sentences as CoNLL (--format conll)",
+                     path)
+            return "conll"
+        return format
+
+    def check_held_out(self, adapter, train, held_out):
+        """Tags the training data lacks are warned about (they will count as errors), never refused."""
+        known = set(adapter.check_classes(train, "the training data"))
+        for source, frame in held_out.items():
+            self._warn_unseen(adapter, frame, source, known)
+
+    def _warn_unseen(self, adapter, frame, source, known):
+        tags = adapter.label_strings(frame)
+        unseen = tags[~tags.isin(known)]
+        if len(unseen):
+            counts = unseen.value_counts()
+            log.warning("%s: %d token(s) carry tags the training data lacks (%s); the model cannot give them, so "
+                        "they count as errors", source, len(unseen),
+                        ", ".join(f"{tag!r} x{n}" for tag, n in counts.head(5).items()))
+
+    def targets(self, adapter, frame, source):
+        """For training and early stopping: tokens with an unseen tag are left out of the loss."""
+        return adapter.targets(frame, source, unseen=-1)
+
+    def step_targets(self, adapter, frame, source):
+        self._warn_unseen(adapter, frame, source, set(adapter.classes_))
+        return adapter.targets(frame, source, unseen=UNSEEN)
+
+    def extra_metrics(self, adapter, frame, probabilities):
+        """Entity-level precision, recall and F1 (seqeval) when the tags are BIO, IOB, IOBES or BILOU."""
+        from ..data.tokens import ENTITY_PREFIXES, entity_scores
+
+        if not all(c == "O" or c.startswith(ENTITY_PREFIXES) for c in adapter.classes_):
+            return {}
+        return {"entities": entity_scores(list(frame[adapter.label_col]), adapter.predicted_tags(frame, probabilities))}
+
+    def report_lines(self, metrics):
+        if "entities" not in metrics:
+            return []
+        entities = metrics["entities"]
+        return [f"entities  precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
+                f"f1 {entities['f1']:.4f}  ({entities['support']} spans, {entities['scheme']})"]

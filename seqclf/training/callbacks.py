@@ -1,0 +1,153 @@
+"""Callbacks of a fit: accuracy over real steps, Ctrl-C, the NaN guard, and the epoch backups' own state."""
+
+import json
+import logging
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import numpy as np
+
+log = logging.getLogger("seqclf.training")
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class StepAccuracy(keras.metrics.Metric):
+    """Accuracy over the real steps of per-step targets, whose padding is a row of zeros.
+
+    Keras' ``accuracy`` would count padded steps too (their weight of 0 reaches the loss only).
+    """
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+        self.steps = self.add_variable(shape=(), initializer="zeros", name="steps")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        real = keras.ops.cast(keras.ops.sum(y_true, axis=-1) > 0, "float32")
+        hit = keras.ops.cast(keras.ops.argmax(y_true, axis=-1) == keras.ops.argmax(y_pred, axis=-1), "float32")
+        self.hits.assign_add(keras.ops.sum(hit * real))
+        self.steps.assign_add(keras.ops.sum(real))
+
+    def result(self):
+        return self.hits / keras.ops.maximum(self.steps, 1.0)
+
+    def reset_state(self):
+        self.hits.assign(0.0)
+        self.steps.assign(0.0)
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) stops training at the end of the current batch; a second Ctrl-C interrupts at once.
+
+    A ``KeyboardInterrupt`` raised wherever the main thread happens to be (inside TensorFlow's
+    checkpoint or data code) can be lost there; a flag read after every batch cannot.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+
+    @contextmanager
+    def watching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers belong to the main thread; elsewhere Ctrl-C stays Python's
+            return
+        previous = signal.signal(signal.SIGINT, self._press)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _press(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed:
+            self.model.stop_training = True
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite, and keep the best finite epoch's weights.
+
+    Like Keras' ``TerminateOnNaN``, it stops training at once; unlike it, it remembers where
+    (``tripped``: epoch and batch, from 1) and, when it stops, restores the weights of the epoch
+    with the lowest finite validation loss so far (``best_epoch``; none if no epoch ended well),
+    also during the warm-up, before early stopping starts to watch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.tripped, self.best_epoch, self.best_loss, self.best_weights, self._epoch = None, None, np.inf, None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.tripped is None and loss is not None and not np.isfinite(float(loss)):
+            self.tripped = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss, val_loss = (logs or {}).get("loss", np.nan), (logs or {}).get("val_loss", np.nan)
+        if self.tripped is None and np.isfinite(loss) and np.isfinite(val_loss) and val_loss < self.best_loss:
+            self.best_epoch, self.best_loss, self.best_weights = epoch + 1, val_loss, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.tripped is not None and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class TrainingState(keras.callbacks.Callback):
+    """Back up what Keras' ``BackupAndRestore`` (weights with the optimizer's state, and the epoch) does not:
+    early stopping, the NaN guard and the history.
+
+    Saved at each epoch's end as ``state-<epoch>.json`` (and the best weights so far as
+    ``best-<epoch>.npz``) in ``backup_dir``, before ``BackupAndRestore`` saves the weights and
+    the epoch; on a resumed run it restores the state of the epoch ``BackupAndRestore`` resumes
+    from, so early stopping goes on as if training had never stopped.
+    """
+
+    def __init__(self, backup_dir, stopper, guard, history):
+        super().__init__()
+        self.backup_dir, self.stopper, self.guard, self.history = Path(backup_dir), stopper, guard, history
+
+    def on_train_begin(self, logs=None):
+        metadata = self.backup_dir / "training_metadata.json"
+        if not metadata.exists():
+            return
+        epoch = json.loads(metadata.read_text())["epoch"]
+        state_path = self.backup_dir / f"state-{epoch}.json"
+        if not state_path.exists():
+            return
+        state = json.loads(state_path.read_text())
+        self.stopper.best, self.stopper.wait, self.stopper.best_epoch = state["best"], state["wait"], state["best_epoch"]
+        self.guard.best_loss, self.guard.best_epoch = state["guard_best_loss"], state["guard_best_epoch"]
+        saved = np.load(self.backup_dir / f"best-{epoch}.npz")
+        for owner, key in ((self.stopper, "stopper"), (self.guard, "guard")):
+            weights = [saved[f"{key}{i}"] for i in range(state[f"{key}_weights"])]
+            owner.best_weights = weights or None
+        self.history.history = state["history"]
+        self.history.epoch = list(range(epoch))
+        log.info("resuming after epoch %d from the backup in %s", epoch, self.backup_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{key}{i}": w for key, owner in (("stopper", self.stopper), ("guard", self.guard))
+                  for i, w in enumerate(owner.best_weights or [])}
+        np.savez(self.backup_dir / f"best-{epoch + 1}.npz", **arrays)
+        best = self.stopper.best  # None until early stopping starts watching (after the warm-up)
+        state = {"best": None if best is None else float(best), "wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
+                 "stopper_weights": len(self.stopper.best_weights or []), "guard_weights": len(self.guard.best_weights or []),
+                 "guard_best_loss": float(self.guard.best_loss), "guard_best_epoch": self.guard.best_epoch,
+                 "history": {k: [float(v) for v in values] for k, values in self.history.history.items()}}
+        (self.backup_dir / f"state-{epoch + 1}.json").write_text(json.dumps(state))
+        for old in (f"state-{epoch - 1}.json", f"best-{epoch - 1}.npz"):  # keep this epoch's and the one before
+            (self.backup_dir / old).unlink(missing_ok=True)
+
+

@@ -1,0 +1,179 @@
+"""The fit itself: compile, fit with early stopping and gradient clipping, survive Ctrl-C."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import distribute
+from ..errors import TrainingError
+from ..optimizers import LazyAdam
+from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
+from .callbacks import CtrlC, NonFiniteLossGuard, StepAccuracy, TrainingState
+from .settings import check_training_settings, class_weights, class_weights_from_counts, training_budget
+
+log = logging.getLogger("seqclf.training")
+
+
+@dataclass
+class TrainingResult:
+    """What happened during :func:`train`."""
+
+    history: dict
+    epochs_run: int
+    best_epoch: int
+    stopped_by: str  # "early_stopping", "epochs" or "interrupted"
+    seconds: float
+    budget: dict  # epochs, batch size, patience and warm-up as used (``None`` settings resolved)
+
+
+def seed_everything(seed):
+    """Make a run repeatable: seed Python, NumPy and TensorFlow, and use deterministic ops."""
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
+          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None,
+          strategy=None, per_step=False):
+    """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss.
+
+    ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
+    or, with ``per_step`` (the task labels every step), ``(n_samples, n_timesteps)``, with -1 on padded steps (left out of the
+    loss and the metrics; class weights become per-step sample weights).
+
+    The loss is cross-entropy with ``label_smoothing`` (targets ``1 - s + s/k`` and ``s/k``):
+    it keeps the model from growing over-confident, so the validation loss keeps tracking
+    accuracy for longer and early stopping does not stop at the first epoch.
+
+    Gradients are clipped, because backpropagation through time multiplies by the recurrent
+    weights once per step and can blow up on long sequences (exploding gradients): by default
+    all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
+    keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
+    (and replaces ``clipnorm``). The optimizer is Adam, lazy on embeddings
+    (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words).
+
+    Ctrl-C stops training early and still restores the best weights seen so far. With
+    ``backup_dir``, every finished epoch is backed up there (Keras' ``BackupAndRestore`` for the
+    weights, optimizer and epoch; :class:`TrainingState` for early stopping and the history), and
+    a later call with the same ``backup_dir`` continues after the last finished epoch; the
+    backup is removed when training ends.
+
+    With a ``tf.distribute`` ``strategy`` (``model`` created in its scope), training runs
+    :func:`seqclf.distribute.fit` instead of ``model.fit``, with the same callbacks.
+
+    Examples
+    --------
+    >>> result = train(model, x, y, x_val, y_val, epochs=1)  # doctest: +SKIP
+    >>> result.stopped_by  # doctest: +SKIP
+    'epochs'
+    """
+    check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
+                            clipvalue)
+    streamed = isinstance(x_train, Streamed)
+    budget = training_budget(len(x_train.rows) if streamed else len(y_train), epochs, batch_size, patience)
+    n_classes = model.output_shape[-1]
+    _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=budget["patience"], restore_best_weights=True,
+                                            start_from_epoch=budget["warmup"])
+    history = keras.callbacks.History()
+    weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
+               else class_weights(y_train[y_train >= 0], n_classes, class_weight))
+    fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights,
+                                    bucketed=streamed or strategy is not None or per_step or token_ids(x_train))
+    guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
+    callbacks = [stopper, history, guard]
+    if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
+        backup = keras.callbacks.BackupAndRestore if strategy is None else distribute.ChiefBackup
+        callbacks += [TrainingState(backup_dir, stopper, guard, history), backup(str(backup_dir))]
+    started = time.perf_counter()
+    stopped_by = "epochs"
+    ctrl_c = CtrlC()
+    try:
+        with ctrl_c.watching():
+            if strategy is None:
+                model.fit(**fit_data, validation_data=validation, epochs=budget["epochs"],
+                          callbacks=callbacks + [ctrl_c], verbose=verbose)
+            else:
+                distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
+                               epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
+                               clipvalue=clipvalue, label_smoothing=label_smoothing, verbose=verbose)
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
+        if stopper.stopped_epoch > 0:
+            stopped_by = "early_stopping"
+        if guard.tripped:
+            stopped_by = "non_finite_loss"
+            _report_non_finite(guard, learning_rate, clipnorm, clipvalue)
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"
+        log.warning("interrupted: keeping the best weights so far")
+        if stopper.best_weights is not None:
+            model.set_weights(stopper.best_weights)
+    return _result(history, guard, stopped_by, time.perf_counter() - started, budget)
+
+
+def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step):
+    """Lazy Adam with clipping (under a strategy, its training step clips the gradients summed over workers),
+    smoothed cross-entropy, and accuracy over real steps for per-step targets."""
+    clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
+    with distribute.scope(strategy):
+        model.compile(
+            optimizer=LazyAdam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            metrics=[StepAccuracy() if per_step else "accuracy"],
+        )
+
+
+def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed):
+    """``model.fit``'s training arguments and validation data: length buckets (per step, token ids, streams and
+    strategies; -1 marks padding), or the arrays as they are."""
+    if not bucketed:
+        return ({"x": x_train, "y": one_hot(y_train, n_classes), "class_weight": weights, "batch_size": batch_size},
+                (x_val, one_hot(y_val, n_classes)))
+    seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
+    buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if isinstance(x_train, Streamed)
+               else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed))
+    # repeated, with the steps given: one iterator for the whole fit (Keras makes a new one each epoch otherwise,
+    # and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
+    return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
+            LengthBuckets(x_val, y_val, n_classes, batch_size).dataset())
+
+
+def _result(history, guard, stopped_by, seconds, budget):
+    losses = history.history.get("val_loss", [])
+    if not losses:
+        raise KeyboardInterrupt("training was interrupted before the first epoch ended")
+    return TrainingResult(
+        history=history.history,
+        epochs_run=len(losses),
+        best_epoch=guard.best_epoch if guard.tripped else _best_epoch(losses, budget["warmup"]),
+        stopped_by=stopped_by,
+        seconds=seconds,
+        budget=budget,
+    )
+
+
+def _report_non_finite(guard, learning_rate, clipnorm, clipvalue):
+    """Raise if no epoch ended well before the loss blew up; otherwise warn and go on with the best one."""
+    epoch, batch = guard.tripped
+    clipping = f"--clipvalue {clipvalue:g}" if clipvalue is not None else (
+        f"--clipnorm {clipnorm:g}" if clipnorm is not None else "no clipping")
+    causes = (f"a learning rate too high for this data (--learning-rate {learning_rate:g}), gradients clipped too "
+              f"loosely ({clipping}), or extreme or unscaled input values")
+    if guard.best_weights is None:
+        raise TrainingError(f"the training loss became NaN or infinite in epoch {epoch} (batch {batch}), before any "
+                            f"epoch ended with a finite loss; likely causes: {causes}")
+    log.warning("the training loss became NaN or infinite in epoch %d (batch %d): training stopped there and keeps "
+                "the weights of epoch %d, the best before it; likely causes: %s", epoch, batch, guard.best_epoch, causes)
+
+
+def _best_epoch(losses, warmup):
+    """The epoch (from 1) whose weights early stopping kept: the lowest validation loss after the warm-up."""
+    watched = losses[warmup:]
+    return warmup + int(np.argmin(watched)) + 1 if watched else len(losses)
+
+
