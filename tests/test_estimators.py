@@ -1,4 +1,7 @@
+import inspect
+import logging
 import pickle
+import re
 
 import keras
 import numpy as np
@@ -64,10 +67,41 @@ def test_params_clone_and_unknown_arch():
         seqclf.SequenceClassifier(arch="cnn").fit(["a b", "c d"] * 10, [0, 1] * 10)
 
 
+def test_python_and_cli_refuse_a_setting_that_does_not_apply_alike(texts, reviews_csv, tmp_path):
+    X, y = texts
+    message = "--window (window=5) does not apply to text data; it applies to sensor, stock data"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        seqclf.SequenceClassifier(window=5, **TINY).fit(X, y)
+    result = CliRunner().invoke(main, ["fit", str(reviews_csv), "--window", "5", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and result.stderr == f"Error: {message}: leave it out\n" and not (tmp_path / "r").exists()
+
+
+def test_every_task_of_the_cli_is_a_python_task_with_the_same_defaults():
+    from seqclf.params import PARAMS
+    from seqclf.tasks import TASKS
+
+    signature = inspect.signature(seqclf.SequenceClassifier)
+    assert {name: p.default for name, p in signature.parameters.items()} == {
+        name: PARAMS[name].default for name in signature.parameters}
+    fit_options = {option.name: option for option in main.commands["fit"].params}
+    assert set(fit_options["task"].type.choices) == set(TASKS) >= {"many-to-one", "many-to-many", "tag", "next-char"}
+    assert fit_options["embedding_dim"].default == signature.parameters["embedding_dim"].default == 64
+    with pytest.raises(ConfigError, match="--task tag does not apply to text data"):
+        seqclf.SequenceClassifier(task="tag", kind="text").fit(["a b"] * 4, ["x", "y"] * 2)
+
+
 def test_cross_validation_grid_search_and_pipeline(texts):
     X, y = texts
-    scores = cross_val_score(seqclf.SequenceClassifier(**TINY), X, y, cv=2)
-    assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
+    heard = []  # what TensorFlow logs: predicting with one model after another must not warn about retracing
+    handler = logging.Handler()
+    handler.emit = lambda record: heard.append(record.getMessage())
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        scores = cross_val_score(seqclf.SequenceClassifier(**TINY), X, y, cv=3)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert scores.shape == (3,) and ((0 <= scores) & (scores <= 1)).all()
+    assert not [message for message in heard if "retracing" in message]
     search = GridSearchCV(seqclf.SequenceClassifier(**TINY), {"pooling": ["last", "max"]}, cv=2).fit(X, y)
     assert search.best_params_["pooling"] in {"last", "max"}
     pipeline = make_pipeline(FunctionTransformer(lambda texts: [t.upper() for t in texts]),

@@ -240,3 +240,15 @@ def test_batcher_groups_concurrent_requests_but_never_holds_a_lone_one(tiny_run,
     assert sizes[0] == 1 and max(sizes) > 1 and sum(sizes) == 13
     for i, outputs in enumerate(together):
         np.testing.assert_allclose(outputs["probabilities"][0], expected[i % 3], atol=1e-5)
+
+
+def test_the_server_imports_none_of_the_training_side():
+    """`seqclf serve` needs TensorFlow and the exports only: no adapter, training, estimator or evaluation module."""
+    code = "import sys, seqclf.cli, seqclf.serving; print(' '.join(m for m in sys.modules if m.startswith('seqclf')))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split())
+    assert "seqclf.serving.model" in loaded and "seqclf.tasks" in loaded
+    training_side = {"seqclf.data.adapters", "seqclf.data.text", "seqclf.data.sensor", "seqclf.data.stock",
+                     "seqclf.data.tokens", "seqclf.data.chars", "seqclf.training", "seqclf.estimators",
+                     "seqclf.evaluation", "seqclf.runs", "seqclf.models.builders"}
+    assert not loaded & training_side, loaded & training_side

@@ -223,3 +223,27 @@ def test_detection_tells_token_lists_from_sensor_series_with_step_labels():
     series = pd.DataFrame({"values": [np.zeros((2, 1), "float32")], "label": [np.array(["up", "down"])]})
     assert detect_adapter(tokens, "t").kind == "tokens"
     assert detect_adapter(series, "s").kind == "sensor"
+
+
+def test_a_conll_txt_is_read_as_columns_and_unseen_test_tags_count_as_errors(tmp_path):
+    """CoNLL-2000 is distributed as train.txt/test.txt; its test file holds a tag (I-LST) training never saw."""
+    sentences = read_table(UD_SAMPLE).head(60)
+    def columns(frame, path):
+        path.write_text("".join("".join(f"{t} {g}\n" for t, g in zip(tokens, tags)) + "\n"
+                                for tokens, tags in zip(frame["tokens"], frame["upos"])), encoding="utf-8")
+        return path
+    train = columns(sentences.head(50), tmp_path / "train.txt")
+    test_frame = sentences.tail(10).copy()
+    test_frame.at[test_frame.index[0], "upos"] = ["NEWTAG"] + list(test_frame["upos"].iloc[0][1:])
+    test = columns(test_frame, tmp_path / "test.txt")
+    run = tmp_path / "run"
+    result = invoke("fit", "--task", "tag", train, "--test", test, "--out", run, *TINY)
+    assert result.exit_code == 0, result.output
+    warning = "1 token(s) carry tags the training data lacks ('NEWTAG' x1)"
+    assert warning in result.stderr and result.stderr.index(warning) < result.stderr.index("parameters; classes")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n"] == sum(map(len, test_frame["tokens"]))  # the unseen tag is scored (wrong)
+    assert "NEWTAG" not in metrics["classes"]
+    evaluated = invoke("evaluate", run, test, "--output", tmp_path / "e.json")
+    assert evaluated.exit_code == 0 and warning in evaluated.stderr
+    assert json.loads((tmp_path / "e.json").read_text())["n"] == metrics["test"]["n"]
