@@ -1,6 +1,7 @@
 """seqclf: turn sequences into labels with recurrent neural networks (Keras 3 / TensorFlow)."""
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["SequenceClassifier", "SequenceTagger", "load", "__version__"]
 
 

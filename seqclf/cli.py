@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 
 import click
 
-from . import __version__
+from .version import __version__
 from .errors import SeqclfError
 
 log = logging.getLogger("seqclf")
@@ -51,7 +51,7 @@ class Group(click.Group):
             sys.exit(130)
 
 
-from .cli_options import data_options, param_options  # noqa: E402  (after TensorFlow's quiet import)
+from .cli_options import column_options, data_options, param_options  # noqa: E402  (after TensorFlow's quiet import)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,15 +75,9 @@ def main(quiet):
 
 @main.command()
 @click.argument("data", type=click.Path(), nargs=-1, required=True)
-@click.option("--val", type=click.Path(dir_okay=False), help="Validation file [default: split off the data].")
-@click.option("--test", type=click.Path(dir_okay=False), help="Test file [default: split off the data].")
-@click.option("--walk-forward", type=int, help="[stock] K expanding-window folds: test on each later block in turn, "
-                                               "report each fold and the mean.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/<date-time>-<arch>].")
-@click.option("--name", help="Model name in export/<name>/1 [default: the data file's stem].")
 @data_options
 @param_options
-def fit(data, val, test, format, encoding, label_col, walk_forward, out, name, **values):
+def fit(data, **values):
     """Train, evaluate and export a classifier from DATA (a file, or a quoted glob or folder of CSV/Parquet shards).
 
     Writes a run directory with the model, its SavedModel export, metrics, plots and the
@@ -100,17 +94,16 @@ def fit(data, val, test, format, encoding, label_col, walk_forward, out, name, *
       seqclf fit --task next-char datasets/tiny_shakespeare_sample.txt
       seqclf fit "data/part-*.parquet" --out runs/big   # shards: streamed, never all in memory
     """
-    from .params import SETTINGS
+    from .params import DATA_SETTINGS, SETTINGS
     from .runs import DataSettings, FitSettings, fit_run
 
     if len(data) > 1:
         raise click.UsageError(f"DATA is one file, glob or folder; got {len(data)} ({', '.join(data[:3])}"
                                f"{', ...' if len(data) > 3 else ''}): did the shell expand a glob? Quote it: "
                                f"seqclf fit \"data/part-*.parquet\"")
-    verbose, kind = values.pop("verbose"), values.pop("kind")
+    verbose, out, name = values.pop("verbose"), values.pop("out"), values.pop("name")
     settings = FitSettings(**{k: values.pop(k) for k in SETTINGS})
-    data_settings = DataSettings(data=data[0], kind=kind, val=val, test=test, format=format, encoding=encoding,
-                                 label_col=label_col, walk_forward=walk_forward, options=values)
+    data_settings = DataSettings(data[0], **{k: values.pop(k) for k in DATA_SETTINGS}, options=values)
     run = fit_run(data_settings, settings, out=out, name=name,
                   verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
     if run is not None:  # None: a worker of a cluster, whose chief writes the run
@@ -132,8 +125,7 @@ def _data_line(data):
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
-@click.option("--series-col", help="[sensor] Column naming each row's series [default: as in the run, else auto].")
+@column_options
 @click.option("--output", type=click.Path(dir_okay=False), help="Metrics JSON [default: RUN_DIR/evaluate-<data>.json].")
 @data_options
 def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, output):
@@ -161,8 +153,7 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--text", "texts", multiple=True, help="A text to classify (repeatable), instead of DATA.")
-@click.option("--text-col", help="[text] Column holding the text [default: as in the run, else auto].")
-@click.option("--series-col", help="[sensor] Column naming each row's series [default: as in the run, else auto].")
+@column_options
 @click.option("--output", type=click.Path(dir_okay=False), help="CSV file to write [default: standard output].")
 @data_options
 def predict(run_dir, data, texts, text_col, series_col, label_col, format, encoding, output):

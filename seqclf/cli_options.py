@@ -2,9 +2,10 @@
 
 import click
 
-from .data.readers import FORMATS
 from .params import PARAMS
 from .tasks import TASKS
+
+DATA = ("format", "encoding", "label_col")
 
 
 class Units(click.ParamType):
@@ -43,23 +44,32 @@ def _click_type(p):
     return click.IntRange(0, 2) if p.name == "verbose" else p.type
 
 
+def _option(p):
+    default = None if p.default is None else (",".join(map(str, p.default)) if p.type == "units" else p.default)
+    kinds = f"[{', '.join(p.kinds)}] " if p.kinds else ""
+    paths = {"val": click.Path(dir_okay=False), "test": click.Path(dir_okay=False), "out": click.Path(file_okay=False)}
+    return click.option(p.flag, p.name, type=paths.get(p.name) or _click_type(p), default=default,
+                        show_default=default is not None, help=kinds + p.help)
+
+
 def param_options(command):
-    """One option per parameter of :data:`seqclf.params.PARAMS` but ``label_col`` (a data option)."""
-    for p in reversed([p for p in PARAMS.values() if p.name != "label_col"]):
-        default = None if p.default is None else (",".join(map(str, p.default)) if p.type == "units" else p.default)
-        kinds = f"[{', '.join(p.kinds)}] " if p.kinds else ""
-        command = click.option(p.flag, p.name, type=_click_type(p), default=default, show_default=default is not None,
-                               help=kinds + p.help)(command)
+    """One option per parameter of :data:`seqclf.params.PARAMS` but the data options (see :func:`data_options`)."""
+    for p in reversed([p for p in PARAMS.values() if p.name not in DATA]):
+        command = _option(p)(command)
     return command
 
 
 def data_options(command):
     """Options every command that reads a data file shares."""
-    for decorator in reversed((
-        click.option("--format", "format", type=click.Choice(FORMATS),
-                     help="File format [default: from the suffix]."),
-        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file."),
-        click.option("--label-col", help=PARAMS["label_col"].help),
-    )):
-        command = decorator(command)
+    for name in reversed(DATA):
+        command = _option(PARAMS[name])(command)
+    return command
+
+
+def column_options(command):
+    """``--text-col`` and ``--series-col`` for commands that read data for a finished run."""
+    for name in ("series_col", "text_col"):
+        p = PARAMS[name]
+        command = click.option(p.flag, p.name, help=f"[{', '.join(p.kinds)}] {p.help} (as in the run when the "
+                                                      f"data has that column)")(command)
     return command

@@ -75,7 +75,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def settings(self):
         """The model and training settings as a checked :class:`~seqclf.training.FitSettings`."""
-        return FitSettings(**{name: getattr(self, name) for name in params.SETTINGS if hasattr(self, name)})
+        return FitSettings(**{name: getattr(self, name) for name in params.SETTINGS if name in params.ESTIMATOR})
 
     def make_adapter(self, frame, source="X"):
         """The adapter of ``self.kind`` (the task's kind, or detected from ``frame``, for ``"auto"``), with this
@@ -218,7 +218,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return [weights[real] for weights, real in zip(attention, mask)]
 
     def generate(self, prime, length=500, temperature=1.0, seed=None):
-        """Sample ``length`` characters that continue ``prime``, from a character language model (``task="next-char"``).
+        """Sample ``length`` characters that continue ``prime``, from a character language model (task ``next-char``).
 
         See :func:`seqclf.generate.sample`; the same ``seed`` gives the same text.
         """
@@ -278,7 +278,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
 
 class SequenceTagger(SequenceClassifier):
-    """A label per step: :class:`SequenceClassifier` whose ``task`` defaults to ``"many-to-many"``.
+    """A label per step: :class:`SequenceClassifier` whose ``task`` defaults to a label per step (``many-to-many``).
 
     ``y`` holds one array of labels per sequence; ``predict`` returns one label per step,
     ``(n_samples, n_timesteps)`` padded to the longest sequence, and ``score`` is the accuracy

@@ -9,6 +9,7 @@ refused with the same message from the CLI and from Python (:func:`refuse_foreig
 import inspect
 from dataclasses import dataclass
 
+from .data.readers import FORMATS
 from .errors import ConfigError
 
 ALL = ()  # a parameter's ``kinds`` when it applies to every kind of data
@@ -19,8 +20,9 @@ class Param:
     """One parameter.
 
     ``group`` says who reads it: ``model`` and ``training`` (:class:`~seqclf.training.FitSettings`),
-    ``data`` (how examples are found and split), ``kind`` (an adapter's setting; ``kinds`` lists
-    the adapters), ``run`` (``seqclf fit`` only: files, output), ``python`` (the estimator only).
+    ``data`` (the kind of data and its label column), ``kind`` (an adapter's setting; ``kinds``
+    lists the adapters), ``run`` (the files of a run: :class:`~seqclf.runs.DataSettings`),
+    ``output`` (where ``seqclf fit`` writes), ``python`` (the estimator's own, and the CLI's).
     ``type`` is the Python type of a value (``"units"``: a tuple of ints, written ``128,64`` in the CLI).
     """
 
@@ -78,6 +80,15 @@ PARAMS = {p.name: p for p in (
           choices=("auto", "default", "mirrored", "multi-worker")),
     Param("verbose", None, "0 silent, 1 progress bar, 2 a line per epoch [default: seqclf fit: 1 on a terminal, "
                            "else 2; Python: 0].", "python", type=int),
+    # --- the run (seqclf fit and seqclf.runs.fit_run) ----------------------------------------------
+    Param("val", None, "Validation file [default: split off the data].", "run"),
+    Param("test", None, "Test file [default: split off the data].", "run"),
+    Param("format", None, "File format [default: from the suffix].", "run", choices=FORMATS),
+    Param("encoding", "utf-8", "Text encoding of the file.", "run"),
+    Param("walk_forward", None, "K expanding-window folds: test on each later block in turn, report each fold and "
+                                "the mean.", "run", type=int, kinds=("stock",)),
+    Param("out", None, "Run directory [default: runs/<date-time>-<arch>].", "output"),
+    Param("name", None, "Model name in export/<name>/1 [default: the data file's stem].", "output"),
     # --- the data --------------------------------------------------------------------------------
     Param("kind", "auto", "Kind of data: auto, stock, tokens, text, sensor or chars.", "data"),
     Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
@@ -129,6 +140,8 @@ ESTIMATOR = tuple(name for name, p in PARAMS.items() if p.group in ("model", "tr
                   and name != "test_size")
 #: The fields of :class:`~seqclf.training.FitSettings`.
 SETTINGS = tuple(name for name, p in PARAMS.items() if p.group in ("model", "training"))
+#: The fields of :class:`~seqclf.runs.DataSettings` after ``data`` (the kind's settings go to its ``options``).
+DATA_SETTINGS = ("kind", "val", "test", "format", "encoding", "label_col", "walk_forward")
 
 
 def kind_options(kind):

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .errors import RunDirectoryError
 
 CONFIG = "config.json"

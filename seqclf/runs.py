@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from .data.adapters import get_adapter
 from .data.readers import read_table
 from .data.shards import RowStream, Shards, shard_files
 from .errors import ConfigError, DataError, SeqclfError
+from .params import DATA_SETTINGS, PARAMS
 from .estimators import SequenceClassifier, predict_proba
 from .rundir import METRICS, claimed, default_run_dir, load_run, read_config, write_json, write_run
 from .training import FitSettings
@@ -31,19 +32,12 @@ __all__ = ["DataSettings", "FitSettings", "evaluate_run", "fit_run", "load_run",
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DataSettings:
-    """Where the data comes from and how to read it; ``options`` holds the kind's settings (``window``, ...)."""
-
-    data: str
-    kind: str = "auto"
-    val: str = None
-    test: str = None
-    format: str = None
-    encoding: str = "utf-8"
-    label_col: str = None
-    walk_forward: int = None
-    options: dict = field(default_factory=dict)
+DataSettings = make_dataclass(
+    "DataSettings", [("data", str)] + [(name, object, field(default=PARAMS[name].default)) for name in DATA_SETTINGS]
+    + [("options", dict, field(default_factory=dict))],
+    namespace={"__module__": __name__, "__doc__": "Where the data comes from and how to read it: the ``run`` and "
+               "``data`` parameters of :data:`seqclf.params.PARAMS`; ``options`` holds the kind's settings "
+               "(``window``, ...)."})
 
 
 def fit_run(data, settings=None, out=None, name=None, verbose=1):
@@ -264,10 +258,7 @@ def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", c
     frame = pd.DataFrame({"text": list(texts)}) if texts is not None else None
     frame = _read_for(adapter, data, "lines" if texts is not None else format, encoding, columns, labeled=False,
                       frame=frame)
-    table = adapter.task.prediction_table(adapter, frame, predict_proba(model, adapter, frame))
-    if table is None:
-        raise ConfigError(f"{run_dir} holds a model of task {adapter.task.name}, which has no prediction table")
-    return table
+    return adapter.task.prediction_table(adapter, frame, predict_proba(model, adapter, frame))
 
 
 def run_info(run_dir):

@@ -1,6 +1,7 @@
 """Stock windows: causal features, aligned labels, purged chronological splits, honest baselines, export."""
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -271,3 +272,25 @@ def test_stock_model_serves_raw_windows_over_rest(goog_run):
         assert wrong.status_code == 400 and "shape" in wrong.json()["error"]
     finally:
         server.stop()
+
+
+def test_a_default_feature_that_never_varies_is_left_out_and_a_chosen_one_refused(goog):
+    """Some price files set each open to the previous close: the default `gap` feature is then always 0."""
+    table = goog.tail(300).copy()
+    table["Open"] = table["Close"].shift(1).fillna(table["Close"].iloc[0])
+    adapter = StockAdapter(window=10)
+    windows = adapter.prepare(table, "opens")
+    heard = []
+    handler = logging.Handler()
+    handler.emit = lambda record: heard.append(record.getMessage())
+    logging.getLogger("seqclf.data.stock").addHandler(handler)
+    try:
+        adapter.fit(windows, "opens")
+    finally:
+        logging.getLogger("seqclf.data.stock").removeHandler(handler)
+    assert "gap" not in adapter.features_ and len(adapter.mean_) == len(adapter.features_) >= 3
+    assert any("feature(s) gap do not vary in the training data; left out" in message for message in heard)
+    assert adapter.encode(windows).shape[-1] == len(adapter.features_)
+    chosen = StockAdapter(window=10, features="returns,gap")
+    with pytest.raises(DataError, match="feature 'gap' does not vary in the training data"):
+        chosen.fit(chosen.prepare(table, "opens"), "opens")

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from seqclf import SequenceTagger
 from seqclf.cli import main
 from seqclf.data.readers import read_table
-from seqclf.data.tokens import TokenTaggingAdapter, entity_scores
+from seqclf.data.tokens import TokenTaggingAdapter
 from seqclf.errors import DataError
+from seqclf.tasks.tag import entity_scores
 
 from .conftest import ROOT
 from .test_serving import Server

@@ -32,9 +32,14 @@ def register_adapter(cls):
 
 
 def registered():
-    """The registry ``{kind: adapter class}``, with the kinds of :data:`KIND_MODULES` loaded."""
+    """The registry ``{kind: adapter class}``, with the kinds of :data:`KIND_MODULES` loaded, in that order (then
+    any registered from elsewhere), whatever order they were first imported in."""
     for name in KIND_MODULES:
         importlib.import_module(f"{__package__}.{name}")
+    order = {f"{__package__}.{name}": i for i, name in enumerate(KIND_MODULES)}
+    ranked = sorted(ADAPTERS.items(), key=lambda item: order.get(item[1].__module__, len(order)))
+    ADAPTERS.clear()
+    ADAPTERS.update(ranked)
     return ADAPTERS
 
 

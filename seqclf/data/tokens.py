@@ -34,7 +34,6 @@ MAX_CHARACTERS = 500
 MAX_CHARS = 20  # characters of a word the character encoder reads
 RESERVED = 2  # padding and unknown
 BATCH = 1024
-ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
 
 
 @register_adapter
@@ -197,34 +196,6 @@ class TokenTaggingAdapter(Adapter):
             "characters": len(self.characters_) if self.char_encoder == "on" else None,
             "training_lengths": self.length_stats_,
         }
-
-
-def entity_scores(true_tags, predicted_tags):
-    """Entity-level scores with seqeval: spans must match in type and both ends (CoNLL's measure).
-
-    The scheme is read from the tags: BILOU (``L-``/``U-``), IOBES (``E-``/``S-``), else IOB2/IOB1
-    in seqeval's default, conlleval-compatible mode.
-
-    Examples
-    --------
-    >>> scores = entity_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "O"]])
-    >>> scores["precision"], scores["recall"], round(scores["f1"], 3)
-    (1.0, 0.5, 0.667)
-    """
-    from seqeval.metrics import classification_report
-    from seqeval.scheme import BILOU, IOBES
-
-    prefixes = {tag[:2] for tags in true_tags for tag in tags}
-    scheme = BILOU if prefixes & {"L-", "U-"} else IOBES if prefixes & {"E-", "S-"} else None
-    options = {"mode": "strict", "scheme": scheme} if scheme else {}
-    report = classification_report(true_tags, predicted_tags, output_dict=True, zero_division=0, **options)
-    micro = report.pop("micro avg")
-    for name in ("macro avg", "weighted avg"):
-        report.pop(name, None)
-    return {"precision": float(micro["precision"]), "recall": float(micro["recall"]), "f1": float(micro["f1-score"]),
-            "support": int(micro["support"]), "scheme": scheme.__name__ if scheme else "IOB",
-            "per_type": {name: {"precision": float(s["precision"]), "recall": float(s["recall"]),
-                                "f1": float(s["f1-score"]), "support": int(s["support"])} for name, s in report.items()}}
 
 
 def _lists(column, source, name):

@@ -47,11 +47,6 @@ class Task:
     def __repr__(self):
         return f"<task {self.name}>"
 
-    def __reduce__(self):  # pickled by name: the registry holds the one object of each task
-        from . import get_task
-
-        return get_task, (self.name,)
-
     def read_format(self, path, format):
         """The format to read ``path`` in (``format``: the user's, or ``None`` for its suffix's); as given here."""
         return format
@@ -119,8 +114,7 @@ class Task:
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, directory / "confusion_matrix.png",
                               title="test confusion matrix" + (", per step" if self.per_step else ""))
         table = self.prediction_table(adapter, frame, probabilities, with_truth=True)
-        if table is not None:
-            table.to_csv(directory / "test_predictions.csv", index=False)
+        table.to_csv(directory / "test_predictions.csv", index=False)
         return table
 
     def score(self, predicted, y):

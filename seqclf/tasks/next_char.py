@@ -3,7 +3,7 @@
 Trained on plain text cut into sequences (``--kind chars``). The loss itself is the measure:
 no class weights, no label smoothing, and every evaluation reports the cross-entropy in nats
 and bits per character. A bidirectional layer would read the character it must predict, so it
-is refused. No prediction table: it would have a row per character.
+is refused. A run keeps no test prediction table: it would have a row per character.
 """
 
 import math
@@ -54,10 +54,8 @@ class NextCharacter(PerStep):
         loss = metrics["cross_entropy"]
         return [f"loss      {loss['nats_per_char']:.4f} nats/char ({loss['bits_per_char']:.4f} bits)"]
 
-    def prediction_table(self, adapter, frame, probabilities, with_truth=False):
-        return None
-
     def write_test_reports(self, directory, adapter, frame, probabilities, metrics):
+        """The confusion matrix only: the test predictions would have a row per character."""
         from ..evaluation import plot_confusion_matrix
 
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], adapter.classes_, directory / "confusion_matrix.png",

@@ -44,8 +44,7 @@ class PerStep(Task):
     def write_test_reports(self, directory, adapter, frame, probabilities, metrics):
         """Besides the confusion matrix and the prediction table, ``step_labels.png``: the first test series."""
         table = super().write_test_reports(directory, adapter, frame, probabilities, metrics)
-        if table is not None:
-            plot_first_series(table, adapter.classes_, directory / "step_labels.png")
+        plot_first_series(table, adapter.classes_, directory / "step_labels.png")
         return table
 
     def score(self, predicted, y):

@@ -12,6 +12,7 @@ from .per_step import PerStep
 
 log = logging.getLogger(__name__)
 UNSEEN = -2  # a held-out tag that training never saw: scored, always wrong
+ENTITY_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
 
 
 class Tag(PerStep):
@@ -58,8 +59,6 @@ class Tag(PerStep):
 
     def extra_metrics(self, adapter, frame, probabilities):
         """Entity-level precision, recall and F1 (seqeval) when the tags are BIO, IOB, IOBES or BILOU."""
-        from ..data.tokens import ENTITY_PREFIXES, entity_scores
-
         if not all(c == "O" or c.startswith(ENTITY_PREFIXES) for c in adapter.classes_):
             return {}
         return {"entities": entity_scores(list(frame[adapter.label_col]), adapter.predicted_tags(frame, probabilities))}
@@ -70,3 +69,31 @@ class Tag(PerStep):
         entities = metrics["entities"]
         return [f"entities  precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
                 f"f1 {entities['f1']:.4f}  ({entities['support']} spans, {entities['scheme']})"]
+
+
+def entity_scores(true_tags, predicted_tags):
+    """Entity-level scores with seqeval: spans must match in type and both ends (CoNLL's measure).
+
+    The scheme is read from the tags: BILOU (``L-``/``U-``), IOBES (``E-``/``S-``), else IOB2/IOB1
+    in seqeval's default, conlleval-compatible mode.
+
+    Examples
+    --------
+    >>> scores = entity_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "O"]])
+    >>> scores["precision"], scores["recall"], round(scores["f1"], 3)
+    (1.0, 0.5, 0.667)
+    """
+    from seqeval.metrics import classification_report
+    from seqeval.scheme import BILOU, IOBES
+
+    prefixes = {tag[:2] for tags in true_tags for tag in tags}
+    scheme = BILOU if prefixes & {"L-", "U-"} else IOBES if prefixes & {"E-", "S-"} else None
+    options = {"mode": "strict", "scheme": scheme} if scheme else {}
+    report = classification_report(true_tags, predicted_tags, output_dict=True, zero_division=0, **options)
+    micro = report.pop("micro avg")
+    for name in ("macro avg", "weighted avg"):
+        report.pop(name, None)
+    return {"precision": float(micro["precision"]), "recall": float(micro["recall"]), "f1": float(micro["f1-score"]),
+            "support": int(micro["support"]), "scheme": scheme.__name__ if scheme else "IOB",
+            "per_type": {name: {"precision": float(s["precision"]), "recall": float(s["recall"]),
+                                "f1": float(s["f1-score"]), "support": int(s["support"])} for name, s in report.items()}}
