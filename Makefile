@@ -25,7 +25,7 @@ demo: $(STAMP)
 	echo "The run went to $$run"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2  # two worker processes: the suite takes about 8 minutes on 2 cores
+	$(BIN)/python -m pytest -n 2  # two worker processes: the suite takes about 10 minutes on 2 cores
 
 benchmark: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"

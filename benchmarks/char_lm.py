@@ -50,7 +50,7 @@ def main():
         started = time.perf_counter()
         units = tuple(int(u) for u in args.units.split(","))
         run = fit_run(DataSettings(str(train), kind="chars", val=str(valid), test=str(valid)),
-                      FitSettings(arch=args.arch, units=units, task="many-to-many", epochs=args.epochs,
+                      FitSettings(arch=args.arch, units=units, task="next-char", epochs=args.epochs,
                                   batch_size=args.batch_size, seed=args.seed),
                       out=Path(scratch) / "run", verbose=2)
         minutes = (time.perf_counter() - started) / 60

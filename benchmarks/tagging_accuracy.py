@@ -68,7 +68,7 @@ def main():
             data = DataSettings(str(train_path), kind="tokens", val=str(dev_path), test=str(test_path),
                                 options={"char_encoder": args.char_encoder})
             units = tuple(int(u) for u in args.units.split(","))
-            run = fit_run(data, FitSettings(arch=args.arch, units=units, task="many-to-many", seed=seed),
+            run = fit_run(data, FitSettings(arch=args.arch, units=units, task="tag", seed=seed),
                           out=Path(scratch) / f"run-{seed}", verbose=2)
             metrics = json.loads((run / "metrics.json").read_text())
             rows.append({
