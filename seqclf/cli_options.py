@@ -45,11 +45,15 @@ def _click_type(p):
 
 
 def _option(p):
+    """The click option of ``p``. A kind's setting has no click default (the kind applies its own), so that one the
+    user typed can be told from one left out, and refused if it does not apply to the data."""
     default = None if p.default is None else (",".join(map(str, p.default)) if p.type == "units" else p.default)
     kinds = f"[{', '.join(p.kinds)}] " if p.kinds else ""
     paths = {"val": click.Path(dir_okay=False), "test": click.Path(dir_okay=False), "out": click.Path(file_okay=False)}
-    return click.option(p.flag, p.name, type=paths.get(p.name) or _click_type(p), default=default,
-                        show_default=default is not None, help=kinds + p.help)
+    shown = f" [default: {default}]" if p.group == "kind" and default is not None else ""
+    return click.option(p.flag, p.name, type=paths.get(p.name) or _click_type(p),
+                        default=None if p.group == "kind" else default,
+                        show_default=p.group != "kind" and default is not None, help=kinds + p.help + shown)
 
 
 def param_options(command):

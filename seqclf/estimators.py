@@ -11,6 +11,7 @@ import logging
 import re
 import tempfile
 from pathlib import Path
+import weakref
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -63,7 +64,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     __doc__ += params.docs(params.ESTIMATOR)
 
-    def __init__(self, **values):
+    def __init__(self, *args, **values):
+        if len(args) > len(params.ESTIMATOR) or set(values) & set(params.ESTIMATOR[:len(args)]):
+            raise TypeError(f"{type(self).__name__} got too many or repeated arguments")
+        values = {**dict(zip(params.ESTIMATOR, args)), **values}
         unknown = sorted(set(values) - set(params.ESTIMATOR))
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {', '.join(unknown)}; its "
@@ -81,10 +85,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """The adapter of ``self.kind`` (the task's kind, or detected from ``frame``, for ``"auto"``), with this
         estimator's settings; a setting that does not apply to that kind is an error."""
         task = tasks.get_task(self.task)
-        kind = task.kinds[0] if self.kind == "auto" and len(task.kinds) == 1 else self.kind
-        cls = detect_adapter(frame, source) if kind == "auto" else get_adapter(kind)
+        kind = tasks.kind_of(task) if self.kind == "auto" else self.kind
+        cls = detect_adapter(frame, source) if kind is None else get_adapter(kind)
         params.refuse_foreign({name: getattr(self, name) for name in params.ESTIMATOR
-                               if PARAMS[name].group in ("data", "kind")}, cls.kind)
+                               if PARAMS[name].group in ("data", "kind")
+                               and not params.is_default(name, getattr(self, name))}, cls.kind)
         options = {name: getattr(self, name) for name in cls.option_names()}
         return cls(label_col=self.label_col, task=task, **options)
 
@@ -260,6 +265,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             saved = state["adapter_"]
             state["adapter_"] = get_adapter(saved["kind"])(**saved["config"])
             state["adapter_"].classes_ = saved["classes"]
+            state.setdefault("task_", state["adapter_"].task)  # pickled before tasks were objects
+            state.setdefault("arch_", state.get("arch") or state["task_"].default_arch)
         self.__dict__.update(state)
 
     def _repr_html_(self):
@@ -295,8 +302,8 @@ class SequenceTagger(SequenceClassifier):
     (2, 30)
     """
 
-    def __init__(self, **values):
-        super().__init__(**{"task": PerStep.name, **values})
+    def __init__(self, *args, **values):
+        super().__init__(*args, **{"task": PerStep.name, **values})
 
     __init__.__signature__ = params.signature(params.ESTIMATOR, {"task": PerStep.name})
 
@@ -312,7 +319,10 @@ def load(path):
     """
     model, adapter, config = load_run(path)
     cls = SequenceTagger if adapter.task.per_step else SequenceClassifier
-    values = {**config["settings"], "kind": config["kind"], **config["adapter"], "task": adapter.task.name}
+    kind_options = {k: v for k, v in config["adapter"].items() if k in adapter.option_names()}
+    if PARAMS["label_col"].applies_to(adapter.kind):
+        kind_options["label_col"] = config["adapter"].get("label_col")
+    values = {**config["settings"], "kind": config["kind"], **kind_options, "task": adapter.task.name}
     values["units"] = tuple(values["units"])
     estimator = cls(**{k: v for k, v in values.items() if k in params.ESTIMATOR})
     model_config = config["model"]
@@ -330,11 +340,15 @@ _predictors = WeakKeyDictionary()  # model -> its one traced prediction function
 
 
 class _OwnRetracing(logging.Filter):
-    """TensorFlow counts the prediction functions of different models (one each, traced once) as one function
-    retracing; that warning is about them, not about anything the user can change, so it is dropped."""
+    """TensorFlow counts the training and prediction functions of different models (one each, traced once: for
+    every fit of a cross-validation) as one function retracing; that warning is about them, not about anything
+    the user can change, so it is dropped."""
+
+    FUNCTIONS = ("_predict_batch", "TensorFlowTrainer._make_function")
 
     def filter(self, record):
-        return not ("_predict_batch" in record.getMessage() and "retracing" in record.getMessage())
+        message = record.getMessage()
+        return not ("retracing" in message and any(name in message for name in self.FUNCTIONS))
 
 
 logging.getLogger("tensorflow").addFilter(_OwnRetracing())
@@ -348,8 +362,10 @@ def predict_proba(model, adapter, frame):
     """
     inputs = adapter.raw_inputs(frame)
     if model not in _predictors:
+        held = weakref.ref(model)  # the cache must not keep the model alive
+
         def _predict_batch(x):
-            return model(x, training=False)
+            return held()(x, training=False)
 
         _predictors[model] = tf.function(_predict_batch, reduce_retracing=True)
     predictor = _predictors[model]

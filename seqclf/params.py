@@ -74,10 +74,6 @@ PARAMS = {p.name: p for p in (
     Param("val_size", 0.1, "Share of the data for validation.", "training", type=float),
     Param("test_size", 0.1, "Share of the data for testing (seqclf fit).", "training", type=float),
     Param("seed", 0, "Random seed; the same seed repeats a run.", "training", type=int),
-    Param("strategy", "auto", "tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run the "
-                              "same command on every worker), mirrored on the local GPUs; auto picks multi-worker "
-                              "when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.", "training",
-          choices=("auto", "default", "mirrored", "multi-worker")),
     Param("verbose", None, "0 silent, 1 progress bar, 2 a line per epoch [default: seqclf fit: 1 on a terminal, "
                            "else 2; Python: 0].", "python", type=int),
     # --- the run (seqclf fit and seqclf.runs.fit_run) ----------------------------------------------
@@ -91,10 +87,10 @@ PARAMS = {p.name: p for p in (
     Param("name", None, "Model name in export/<name>/1 [default: the data file's stem].", "output"),
     # --- the data --------------------------------------------------------------------------------
     Param("kind", "auto", "Kind of data: auto, stock, tokens, text, sensor or chars.", "data"),
-    Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
-          "data", kinds=("text", "sensor", "tokens", "chars")),
     Param("text_col", None, "Column holding the text [auto: text, sentence, review, content].", "kind",
           kinds=("text",)),
+    Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
+          "data", kinds=("text", "sensor", "tokens", "chars")),
     Param("tokens", "word", "Token unit of texts.", "kind", choices=("word", "char"), kinds=("text",)),
     Param("max_tokens", None, "Vocabulary size incl. padding and OOV [auto from training split].", "kind", type=int,
           kinds=("text", "tokens")),
@@ -133,6 +129,10 @@ PARAMS = {p.name: p for p in (
           "kind", kinds=("tokens",)),
     Param("char_encoder", "on", "Read each word's characters too, so unseen words get features from their "
                                 "spelling.", "kind", choices=("on", "off"), kinds=("tokens",)),
+    Param("strategy", "auto", "tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run the "
+                              "same command on every worker), mirrored on the local GPUs; auto picks multi-worker "
+                              "when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.", "training",
+          choices=("auto", "default", "mirrored", "multi-worker")),
 )}
 
 #: The estimator's parameters, in their signature's order.
@@ -168,12 +168,17 @@ def docs(names):
     return "\n".join(lines)
 
 
+def is_default(name, value):
+    """Whether ``value`` is the declared default of the parameter ``name``."""
+    return _same(value, PARAMS[name].default)
+
+
 def refuse_foreign(values, kind):
-    """Raise :class:`ConfigError` naming the first of ``values`` (``{name: value}``) set away from its default that
+    """Raise :class:`ConfigError` naming the first of ``values`` (``{name: value}``: the settings the user gave) that
     does not apply to ``kind`` data."""
     for name, value in values.items():
         p = PARAMS.get(name)
-        if p is None or p.applies_to(kind) or _same(value, p.default):
+        if p is None or p.applies_to(kind):
             continue
         raise ConfigError(f"{p.flag} ({name}={value!r}) does not apply to {kind} data; it applies to "
                           f"{', '.join(p.kinds)} data: leave it out")

@@ -166,6 +166,8 @@ def load_model(path):
     """
     import keras
 
+    from . import models, optimizers, training  # noqa: F401  (register seqclf's layers, cells, optimizer, metric)
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, TypeError, KeyError, zipfile errors, ...

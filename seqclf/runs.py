@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from . import distribute, tasks
+from . import distribute, params, tasks
 from .data.adapters import get_adapter
 from .data.readers import read_table
 from .data.shards import RowStream, Shards, shard_files
@@ -120,7 +120,7 @@ def _estimator(data, settings, verbose):
     """The estimator of a run: its settings, the data's kind and label column, and the kind's options."""
     values = {k: v for k, v in asdict(settings).items() if k != "test_size"}
     given = {k: v for k, v in data.options.items() if v is not None}
-    return SequenceClassifier(**values, **given, kind=data.kind, label_col=data.label_col, verbose=verbose)
+    return SequenceClassifier(**(values | given | {"kind": data.kind, "label_col": data.label_col, "verbose": verbose}))
 
 
 def _prepared(data, settings, verbose):
@@ -133,15 +133,16 @@ def _prepared(data, settings, verbose):
         shards = Shards(files, data.format, data.encoding, seed=settings.seed)
         first, _, where = next(shards.chunks())
         adapter = estimator.make_adapter(first, where)
+        params.refuse_foreign({k: v for k, v in data.options.items() if v is not None}, adapter.kind)
         if adapter.kind != "text":
             raise ConfigError(f"{data.data} names {len(files)} shards; shards are streamed for text data only, "
                               f"not {adapter.kind} data: combine them into one file")
         adapter.prepare(first, where)
         log.info("%s: %d shards, %s rows, read a chunk at a time", data.data, len(files), f"{shards.n_rows:,}")
         return estimator, adapter, shards
-    data.format = task.read_format(data.data, data.format)
-    frame = read_table(data.data, data.format, data.encoding)
+    frame = read_table(data.data, task.read_format(data.data, data.format), data.encoding)
     adapter = estimator.make_adapter(frame, data.data)
+    params.refuse_foreign({k: v for k, v in data.options.items() if v is not None}, adapter.kind)
     frame = adapter.prepare(frame, data.data)
     adapter.check_classes(frame, data.data)
     return estimator, adapter, frame

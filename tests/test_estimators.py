@@ -18,6 +18,8 @@ import seqclf
 from seqclf.errors import ConfigError
 from seqclf.cli import main
 
+from .conftest import ROOT
+
 TINY = {"units": (4,), "epochs": 1, "batch_size": 32}
 
 
@@ -74,6 +76,8 @@ def test_python_and_cli_refuse_a_setting_that_does_not_apply_alike(texts, review
         seqclf.SequenceClassifier(window=5, **TINY).fit(X, y)
     result = CliRunner().invoke(main, ["fit", str(reviews_csv), "--window", "5", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and result.stderr == f"Error: {message}: leave it out\n" and not (tmp_path / "r").exists()
+    typed = CliRunner().invoke(main, ["fit", str(reviews_csv), "--horizon", "1", "--out", str(tmp_path / "r")])
+    assert typed.exit_code == 2 and "--horizon (horizon=1) does not apply to text data" in typed.stderr  # even its default
 
 
 def test_every_task_of_the_cli_is_a_python_task_with_the_same_defaults():
@@ -85,9 +89,18 @@ def test_every_task_of_the_cli_is_a_python_task_with_the_same_defaults():
         name: PARAMS[name].default for name in signature.parameters}
     fit_options = {option.name: option for option in main.commands["fit"].params}
     assert set(fit_options["task"].type.choices) == set(TASKS) >= {"many-to-one", "many-to-many", "tag", "next-char"}
-    assert fit_options["embedding_dim"].default == signature.parameters["embedding_dim"].default == 64
+    assert signature.parameters["embedding_dim"].default == 64 and "[default: 64]" in fit_options["embedding_dim"].help
     with pytest.raises(ConfigError, match="--task tag does not apply to text data"):
         seqclf.SequenceClassifier(task="tag", kind="text").fit(["a b"] * 4, ["x", "y"] * 2)
+
+
+def test_a_tagger_of_kind_auto_finds_token_lists_and_positional_parameters_still_work():
+    from seqclf.data.readers import read_table
+
+    sentences = read_table(ROOT / "datasets" / "ud_english_sample.conllu").head(40)
+    tagger = seqclf.SequenceTagger(units=(4,), epochs=1).fit(list(sentences["tokens"]), list(sentences["upos"]))
+    assert tagger.task_.name == "tag" and tagger.adapter_.kind == "tokens"
+    assert seqclf.SequenceClassifier("lstm", (8,)).get_params()["units"] == (8,)
 
 
 def test_cross_validation_grid_search_and_pipeline(texts):

@@ -2,13 +2,17 @@
 load, predict, describe themselves and serve."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sklearn.base import clone
 
 import seqclf
 from seqclf.cli import main
@@ -47,6 +51,17 @@ def test_old_runs_load_with_their_task_and_predict(old_runs):
     assert steps.task_.name == "many-to-many" and steps.task_.per_step
     series = [np.random.default_rng(0).normal(size=(100, 6)).astype("float32")]  # two windows of 50
     assert steps.predict(series).shape == (2, 50)
+
+
+def test_an_old_tagger_loads_in_a_fresh_process_and_a_loaded_model_refits(old_runs, reviews):
+    """Loading must register seqclf's layers itself (the tagger's token lookup), whatever was imported before."""
+    code = ("import sys, pandas as pd, seqclf; tagger = seqclf.load(sys.argv[1]); "
+            "print(tagger.task_.name, tagger.predict(pd.DataFrame({'tokens': [['The', 'cat']]})).shape)")
+    answer = subprocess.run([sys.executable, "-c", code, str(old_runs / "tagger")], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert answer.returncode == 0 and answer.stdout.split() == ["tag", "(1,", "2)"], answer.stderr[-500:]
+    again = clone(seqclf.load(old_runs / "text")).set_params(epochs=1)
+    assert again.fit(reviews["text"][:40], reviews["label"][:40]).predict(["fine"]).shape == (1,)
 
 
 def test_old_runs_answer_info_predict_and_evaluate(old_runs, tmp_path):

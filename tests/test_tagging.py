@@ -245,6 +245,8 @@ def test_a_conll_txt_is_read_as_columns_and_unseen_test_tags_count_as_errors(tmp
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["n"] == sum(map(len, test_frame["tokens"]))  # the unseen tag is scored (wrong)
     assert "NEWTAG" not in metrics["classes"]
+    missing = invoke("fit", "--task", "tag", tmp_path / "missing.txt", "--out", tmp_path / "r2", *TINY)
+    assert missing.exit_code == 2 and "missing.txt does not exist" in missing.stderr
     evaluated = invoke("evaluate", run, test, "--output", tmp_path / "e.json")
     assert evaluated.exit_code == 0 and warning in evaluated.stderr
     assert json.loads((tmp_path / "e.json").read_text())["n"] == metrics["test"]["n"]

@@ -15,7 +15,7 @@ def name(path):
 
 def sniff_conll(path):
     r"""Whether the start of ``path`` looks like CoNLL columns: every token line has the same two or more
-    whitespace-separated fields, and a blank line ends each sentence.
+    whitespace-separated fields, and a blank line stands between two sentences.
 
     Examples
     --------
@@ -24,13 +24,21 @@ def sniff_conll(path):
     ...     _ = f.write("He PRP B-NP\nran VBD B-VP\n\nIt PRP B-NP\n")
     >>> sniff_conll(f.name), os.remove(f.name)
     (True, None)
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+    ...     _ = f.write("The cat sat .\nA dog ran .\n")  # one sentence per line: plain text
+    >>> sniff_conll(f.name), os.remove(f.name)
+    (False, None)
     """
-    with open(path, "rb") as handle:
-        head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-    lines = head.split("\n")[:-1] if len(head) == SNIFF_BYTES else head.split("\n")
-    widths = {len(line.split()) for line in lines if line.strip() and not line.startswith("#")}
-    blank = any(not line.strip() for line in lines[1:])
-    return len(widths) == 1 and widths.pop() >= 2 and blank
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:  # missing or unreadable: the reader says so
+        return False
+    lines = [line for line in head.split("\n")[:-1 if len(head) == SNIFF_BYTES else None] if not line.startswith("#")]
+    widths = {len(line.split()) for line in lines if line.strip()}
+    filled = [bool(line.strip()) for line in lines]
+    between = any(not here and before and after for before, here, after in zip(filled, filled[1:], filled[2:]))
+    return len(widths) == 1 and widths.pop() >= 2 and between
 
 
 def read_conllu(text, path):

@@ -47,7 +47,11 @@ class ServedModel:
         if SIGNATURE not in loaded.signatures:
             raise RunDirectoryError(f"{path} has no {SIGNATURE!r} signature")
         signature = loaded.signatures[SIGNATURE]
-        task = tasks.for_labels(signature.structured_outputs["label"].shape.rank)
+        rank = signature.structured_outputs["label"].shape.rank
+        task = tasks.for_labels(rank)
+        if task is None:
+            raise RunDirectoryError(f"{path}: its 'label' output has {rank} axes; seqclf serves a label per sequence "
+                                    f"or per step")
         return cls(name, version, Path(path), loaded, signature, task)
 
     @property

@@ -15,7 +15,7 @@ from .per_sequence import PerSequence
 from .per_step import PerStep
 from .tag import Tag
 
-__all__ = ["NextCharacter", "PerSequence", "PerStep", "TASKS", "Tag", "Task", "for_labels", "get_task", "of_run",
+__all__ = ["NextCharacter", "PerSequence", "PerStep", "TASKS", "Tag", "Task", "for_labels", "get_task", "kind_of", "of_run",
            "register_task", "resolve", "tasks_for"]
 
 TASKS = {}
@@ -69,6 +69,13 @@ def resolve(task, kind):
                       f"{', '.join(task.kinds)} data)")
 
 
+def kind_of(task):
+    """The kind of data ``--kind auto`` means for ``task``: its only kind, unless a registered task refines it for
+    other kinds (a label per step of sensor series, token lists or characters); ``None``: detect it from the data."""
+    refined = any(isinstance(t, type(task)) and t is not task for t in TASKS.values())
+    return task.kinds[0] if len(task.kinds) == 1 and not refined else None
+
+
 def of_run(config):
     """The task of a run's ``config.json``; runs written before tasks were objects recorded a per-step flag only."""
     name = config.get("task") or config.get("settings", {}).get("task")
@@ -76,5 +83,5 @@ def of_run(config):
 
 
 def for_labels(rank):
-    """The server's view of an export: the first task whose ``label`` output has ``rank`` axes."""
-    return next(task for task in TASKS.values() if task.label_rank == rank)
+    """The server's view of an export: the first task whose ``label`` output has ``rank`` axes (``None``: none)."""
+    return next((task for task in TASKS.values() if task.label_rank == rank), None)
