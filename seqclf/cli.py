@@ -300,8 +300,10 @@ def archs():
     """
     from .models.archs import CELLS, EXAMPLES
 
-    click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn]: bi reads both directions, :128,64 stacks two layers\n"
-               "(replacing --units), +attn pools with additive attention. Examples: " + ", ".join(EXAMPLES) + "\n")
+    click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn]: bi reads both directions, :128,64 stacks two "
+               "layers (replacing --units), +attn pools with additive attention, +fcn adds LSTM-FCN's convolution branch "
+               "(128/256/128 filters of widths 8/5/3) beside the recurrent layers, +mfcn the same with squeeze-and-excite"
+               "\n(MLSTM-FCN). Examples: " + ", ".join(EXAMPLES) + "\n")
     for cell in CELLS.values():
         click.echo(f"{cell.name:<17} {cell.description}")
 

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from .errors import ConfigError
 from .inputs import as_frame
+from .models.fcn import ConvolutionBranch
 from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
 TOP_UNITS = 8
@@ -136,8 +137,10 @@ def inside(model, raw):
         if isinstance(layer, AdditivePooling):
             attention = keras.ops.convert_to_numpy(layer.attention(sequence, mask))
             break
-        if isinstance(layer, (SequencePooling, keras.layers.Dense)):
+        if isinstance(layer, (SequencePooling, keras.layers.Dense, keras.layers.Concatenate)):
             break
+        if isinstance(layer, ConvolutionBranch):  # beside the recurrent layers, not on their way
+            continue
         if isinstance(layer, (keras.layers.Embedding, MissingValueMask)):
             mask = layer.compute_mask(x)
         if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):

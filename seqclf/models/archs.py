@@ -1,13 +1,17 @@
 """Recurrent cells by name, and the architecture spec grammar that composes them.
 
-A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn]``:
+A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn][+fcn|+mfcn]``:
 
 - ``bi`` or ``bi-``: read the sequence in both directions (``keras.layers.Bidirectional``);
 - ``CELL``: a registered cell (``seqclf archs`` lists them);
 - ``:128,64``: two stacked layers of 128 and 64 units (replaces ``--units``);
-- ``+attn``: additive (Bahdanau) attention pooling over the last layer's steps.
+- ``+attn``: additive (Bahdanau) attention pooling over the last layer's steps;
+- ``+fcn``: a convolution branch beside the recurrent layers (LSTM-FCN, Karim et al. 2018), its
+  average over the steps concatenated with the recurrent vector before the softmax; ``+mfcn``:
+  the same with squeeze-and-excite blocks (MLSTM-FCN), see :mod:`seqclf.models.fcn`.
 
-Examples: ``bigru``, ``bilstm:128,64``, ``peephole-lstm``, ``bi-cifg+attn``, ``jordan:32``.
+Examples: ``bigru``, ``bilstm:128,64``, ``peephole-lstm``, ``bi-cifg+attn``, ``jordan:32``,
+``lstm:8+fcn``, ``lstm+attn+mfcn``.
 """
 
 import re
@@ -19,8 +23,9 @@ import keras
 from ..errors import ConfigError
 from .cells import CIFGCell, JordanCell, PeepholeLSTMCell
 
-SPEC = re.compile(r"^(?P<bi>bi-?)?(?P<cell>[a-z][a-z0-9-]*?)(?::(?P<units>[0-9,]+))?(?P<attn>\+attn)?$")
-EXAMPLES = ("bigru", "bilstm:128,64", "peephole-lstm", "bi-cifg+attn", "jordan:32")
+SPEC = re.compile(r"^(?P<bi>bi-?)?(?P<cell>[a-z][a-z0-9-]*?)(?::(?P<units>[0-9,]+))?(?P<attn>\+attn)?"
+                  r"(?:\+(?P<convolution>fcn|mfcn))?$")
+EXAMPLES = ("bigru", "bilstm:128,64", "peephole-lstm", "bi-cifg+attn", "jordan:32", "lstm:8+fcn", "lstm+attn+mfcn")
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,15 @@ for _cell in (
 
 @dataclass(frozen=True)
 class Architecture:
-    """A parsed spec: the cell, one or both directions, units (``None``: from ``--units``), attention pooling."""
+    """A parsed spec: the cell, one or both directions, units (``None``: from ``--units``), attention pooling, and
+    a convolution branch beside the recurrent layers (``None``, ``"fcn"`` or ``"mfcn"``)."""
 
     spec: str
     cell: Cell
     bidirectional: bool
     units: tuple = None
     attention: bool = False
+    convolution: str = None
 
     @property
     def name(self):
@@ -114,11 +121,14 @@ def get_architecture(spec):
     >>> a = get_architecture("bi-cifg:32,16+attn")
     >>> a.cell.name, a.units, a.attention
     ('cifg', (32, 16), True)
+    >>> get_architecture("lstm:8+mfcn").convolution
+    'mfcn'
+
     """
     match = SPEC.match(str(spec).strip().lower())
     if match is None or match["cell"] not in CELLS:
         cell = match["cell"] if match else spec
-        raise ConfigError(f"unknown architecture {spec!r} (cell {cell!r}); a spec is [bi-]CELL[:UNITS,...][+attn] "
+        raise ConfigError(f"unknown architecture {spec!r} (cell {cell!r}); a spec is [bi-]CELL[:UNITS,...][+attn][+fcn] "
                           f"with CELL one of {', '.join(CELLS)}; for example {', '.join(EXAMPLES)}")
     units = None
     if match["units"]:
@@ -129,4 +139,4 @@ def get_architecture(spec):
         if not units or min(units) < 1:
             raise ConfigError(f"the units in {spec!r} must be positive integers separated by commas, like bigru:128,64")
     return Architecture(spec=str(spec), cell=CELLS[match["cell"]], bidirectional=bool(match["bi"]), units=units,
-                        attention=bool(match["attn"]))
+                        attention=bool(match["attn"]), convolution=match["convolution"])

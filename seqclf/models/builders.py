@@ -11,6 +11,7 @@ from .. import tasks
 from ..errors import ConfigError
 from ..params import PARAMS
 from .archs import get_architecture
+from .fcn import ConvolutionBranch
 from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
@@ -24,9 +25,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     Parameters
     ----------
     arch : str
-        An architecture spec such as ``bigru``, ``bilstm:128,64`` or ``bi-cifg+attn`` (see
-        :mod:`seqclf.models.archs` and ``seqclf archs``); units and ``+attn`` in the spec win over
-        ``units`` and ``pooling``.
+        An architecture spec such as ``bigru``, ``bilstm:128,64``, ``bi-cifg+attn`` or ``lstm:8+fcn``
+        (see :mod:`seqclf.models.archs` and ``seqclf archs``); units and ``+attn`` in the spec win over
+        ``units`` and ``pooling``; ``+fcn``/``+mfcn`` add a convolution branch
+        (:class:`~seqclf.models.fcn.ConvolutionBranch`) read beside the recurrent layers, its vector
+        (or, per step, its steps) concatenated with theirs before the output layer.
     n_classes : int
         Number of classes of the softmax output.
     units : sequence of int
@@ -87,6 +90,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
                 raise ConfigError(f"--downsample does not apply to --task {task.name} (it needs a label per input step)")
             x = StepAveraging(downsample, name="step_averaging")(x)
         x = MissingValueMask(name="missing_value_mask")(x)
+    features = x  # what the convolution branch reads, beside the recurrent layers
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
         x = architecture.apply(x, size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
@@ -95,6 +99,10 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = AdditivePooling(units=units[-1], name="attention_pooling")(x)
     elif pooling != "last" and not per_step:
         x = SequencePooling(pooling, name=f"{pooling}_pooling")(x)
+    if architecture.convolution:
+        branch = ConvolutionBranch(squeeze_excite=architecture.convolution == "mfcn", per_step=per_step,
+                                   name="convolution_branch")(features)
+        x = keras.layers.Concatenate(name="with_convolutions")([x, branch])
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
