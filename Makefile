@@ -31,6 +31,7 @@ benchmark: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
 	$(BIN)/python benchmarks/text_accuracy.py
 	$(BIN)/python benchmarks/timeseries_accuracy.py
+	$(BIN)/python benchmarks/warmup.py
 	$(BIN)/python benchmarks/timeseries_many_to_many.py
 	$(BIN)/python benchmarks/serve_load.py
 	$(BIN)/python benchmarks/stock_windows.py
