@@ -128,7 +128,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             val_X, val_y = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
             val_frame = adapter.prepare(as_frame(val_X, val_y, adapter.input_column(), adapter.label_col),
                                         "validation_data")
-            adapter.task.check_held_out(adapter, frame, {"validation_data": val_frame})
+            adapter.task.check_held_out(adapter, adapter.check_classes(frame, source), {"validation_data": val_frame})
         return self.fit_examples(adapter, frame, val_frame, source)
 
     def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None):

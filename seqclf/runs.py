@@ -172,8 +172,9 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
     log.info("%s data, task %s, label column %r; rows: %d train, %d validation, %d test", adapter.kind,
              adapter.task.name, adapter.label_col, len(train_frame), len(val_frame), len(test_frame))
     if not isinstance(train_frame, RowStream):
-        adapter.task.check_held_out(adapter, train_frame, {data.val or f"{data.data} (validation)": val_frame,
-                                                           data.test or f"{data.data} (test)": test_frame})
+        adapter.task.check_held_out(adapter, adapter.check_classes(train_frame, data.data),
+                                    {data.val or f"{data.data} (validation)": val_frame,
+                                     data.test or f"{data.data} (test)": test_frame})
     estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir)
     log.info("model %s %s: %s parameters; classes: %s", estimator.arch_, list(estimator.settings().units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
@@ -235,6 +236,7 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
     """Metrics of a run's model on a labelled file; written as JSON to ``output`` (default in the run)."""
     model, adapter, _ = load_run(run_dir)
     frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
+    adapter.task.check_held_out(adapter, adapter.classes_, {str(data): frame})
     probabilities = predict_proba(model, adapter, frame)
     metrics = {**adapter.task.evaluate(adapter, frame, probabilities, data), **adapter.report(frame, probabilities)}
     if metrics.get("in_sample_windows"):

@@ -7,6 +7,8 @@ from ..errors import DataError
 
 LABEL_NAMES = ("label", "labels", "sentiment", "target", "class", "y", "activity")
 TEXT_NAMES = ("text", "sentence", "review", "content")
+TOKEN_NAMES = ("tokens", "words", "form", "token")
+TAG_NAMES = ("upos", "tags", "tag", "ner_tags", "pos_tags", "ner", "pos", "labels", "label")
 MAX_ROWS_LISTED = 5
 
 

@@ -30,7 +30,7 @@ import tensorflow as tf
 from ..errors import ConfigError, DataError
 from ..evaluation import plot_growth
 from ..models.layers import PRICE_FEATURES, PriceFeatures
-from . import stock_report
+from . import stock_report, time_splits
 from .adapters import Adapter, register_adapter
 from .columns import find_column, require_column
 
@@ -204,56 +204,21 @@ class StockAdapter(Adapter):
         labels[np.isnan(simple)] = None
         return labels
 
-    # --- chronological splits ------------------------------------------------------------------
+    # --- chronological splits (seqclf/data/time_splits.py) ----------------------------------------
+
+    @property
+    def gap(self):
+        """Steps from a window's first price to the last price its label reads (``window - 1 + horizon``)."""
+        return self.window - 1 + self.horizon
 
     def split(self, frame, size, seed, source, part):
-        """``(earlier, held_out)``: the latest ``size`` share of window end dates held out, with a purge gap.
-
-        Windows are cut at one date for all instruments. An earlier window is kept only if its
-        label's last price comes before the first price of the instrument's first held-out
-        window (``window + horizon`` steps apart), so nothing is seen on both sides. ``seed``
-        is unused: the split is by time.
-        """
-        if not 0.0 < size < 1.0:
-            raise ConfigError(f"The '{part}_size' parameter must be in (0, 1). Got {size!r} instead.")
-        dates = np.sort(frame["date"].to_numpy())
-        cutoff = dates[min(len(dates) - 1, int(round(len(dates) * (1 - size))))]
-        held = frame[frame["date"] >= cutoff]
-        earlier = self.purge(frame[frame["date"] < cutoff], held)
-        if held.empty or earlier.empty:
-            raise DataError(f"{source} is too short for a chronological {part} split: {len(frame)} windows, and "
-                            f"{self.window + self.horizon} are dropped at each boundary so that no price is used on "
-                            f"both sides; add history, shrink --window or pass --{part} FILE")
-        return earlier, held
-
-    def purge(self, earlier, later):
-        """The windows of ``earlier`` that share no price (input or label) with any window of ``later``."""
-        first_start = later.groupby("id")["start"].min()
-        limit = earlier["id"].map(first_start)  # the first step of the instrument that ``later`` uses
-        last_used = earlier["start"] + self.window - 1 + self.horizon
-        return earlier[limit.isna() | (last_used < limit)]
+        """``(earlier, held_out)``: the latest ``size`` share of window end dates held out, purged
+        (:func:`~seqclf.data.time_splits.chronological_split`); ``seed`` is unused: the split is by time."""
+        return time_splits.chronological_split(frame, size, self.gap, source, part)
 
     def walk_forward_folds(self, frame, folds, source):
-        """``folds`` expanding-window ``(earlier, test)`` pairs in time order.
-
-        The window end dates are cut into ``folds + 1`` consecutive blocks; fold k tests on
-        block k and learns from everything before it (purged as in :meth:`split`).
-        """
-        if not isinstance(folds, (int, np.integer)) or folds < 2:
-            raise ConfigError(f"The 'walk_forward' parameter must be an integer >= 2. Got {folds!r} instead.")
-        dates = np.unique(frame["date"].to_numpy())
-        blocks = np.array_split(dates, folds + 1)
-        if min(len(b) for b in blocks) < 2:
-            raise DataError(f"{source} has {len(dates)} dates: too few for {folds} walk-forward folds")
-        pairs = []
-        for block in blocks[1:]:
-            test = frame[frame["date"].between(block[0], block[-1])]
-            earlier = self.purge(frame[frame["date"] < block[0]], test)
-            if earlier.empty:
-                raise DataError(f"{source}: the first walk-forward fold has nothing to learn from once "
-                                f"{self.window + self.horizon} steps are purged; use fewer folds")
-            pairs.append((earlier, test))
-        return pairs
+        """``folds`` expanding-window ``(earlier, test)`` pairs in time order (:func:`~seqclf.data.time_splits.walk_forward`)."""
+        return time_splits.walk_forward(frame, folds, self.gap, source)
 
     # --- learning and the model ------------------------------------------------------------------
 

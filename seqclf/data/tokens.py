@@ -22,10 +22,8 @@ from ..errors import ConfigError, DataError
 from ..models.string_layers import PADDING, TokenLookup
 from ..padding import padded
 from .adapters import Adapter, encode_labels, register_adapter
-from .columns import find_column
+from .columns import TAG_NAMES, TOKEN_NAMES, find_column
 
-TOKEN_NAMES = ("tokens", "words", "form", "token")
-TAG_NAMES = ("upos", "tags", "tag", "ner_tags", "pos_tags", "ner", "pos", "labels", "label")
 MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
 DEFAULT_MAX_TOKENS = 20_000
 MIN_WORD_COUNT = 2
@@ -102,7 +100,7 @@ class TokenTaggingAdapter(Adapter):
 
     def _tag_column(self, frame, source):
         given = self.tag_col or self.label_col
-        column = find_column(frame, given, TAG_NAMES, "tag", "--tag-col", source)
+        column = find_column(frame, given, TAG_NAMES, "tags", "--tag-col", source)
         if column is None:
             others = [c for c in _list_columns(frame) if c != self.tokens_col]
             if len(others) != 1:

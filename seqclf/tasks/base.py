@@ -56,10 +56,11 @@ class Task:
 
     # --- labels ------------------------------------------------------------------------------
 
-    def check_held_out(self, adapter, train, held_out):
-        """Before training: labels of the held-out frames (``{source: frame}``) that ``train`` lacks are an error
-        here (a classifier cannot predict a class it never saw, and its metrics would not count it)."""
-        known = set(adapter.check_classes(train, "the training data"))
+    def check_held_out(self, adapter, known, held_out):
+        """Labels of the held-out frames (``{source: frame}``) outside the class names ``known`` (the training
+        data's, checked before training; a loaded model's, before ``seqclf evaluate``) are an error here: a
+        classifier cannot predict a class it never saw, and its metrics would not count it."""
+        known = set(known)
         for source, frame in held_out.items():
             unseen = sorted(set(adapter.label_strings(frame)) - known)
             if unseen:

@@ -35,7 +35,7 @@ class NextCharacter(PerStep):
         return sample(estimator.model_, list(estimator.adapter_.classes_), prime, length, temperature, seed,
                       estimator.adapter_.length)
 
-    def check_held_out(self, adapter, train, held_out):
+    def check_held_out(self, adapter, known, held_out):
         """Characters training never saw are not scored (counted, with a warning, when scoring)."""
 
     def extra_metrics(self, adapter, frame, probabilities):

@@ -34,27 +34,22 @@ class Tag(PerStep):
             return "conll"
         return format
 
-    def check_held_out(self, adapter, train, held_out):
-        """Tags the training data lacks are warned about (they will count as errors), never refused."""
-        known = set(adapter.check_classes(train, "the training data"))
+    def check_held_out(self, adapter, known, held_out):
+        """Tags outside ``known`` are warned about, named and counted (they will count as errors), never refused."""
         for source, frame in held_out.items():
-            self._warn_unseen(adapter, frame, source, known)
-
-    def _warn_unseen(self, adapter, frame, source, known):
-        tags = adapter.label_strings(frame)
-        unseen = tags[~tags.isin(known)]
-        if len(unseen):
-            counts = unseen.value_counts()
-            log.warning("%s: %d token(s) carry tags the training data lacks (%s); the model cannot give them, so "
-                        "they count as errors", source, len(unseen),
-                        ", ".join(f"{tag!r} x{n}" for tag, n in counts.head(5).items()))
+            tags = adapter.label_strings(frame)
+            unseen = tags[~tags.isin(set(known))]
+            if len(unseen):
+                counts = unseen.value_counts()
+                log.warning("%s: %d token(s) carry tags the training data lacks (%s); the model cannot give them, "
+                            "so they count as errors", source, len(unseen),
+                            ", ".join(f"{tag!r} x{n}" for tag, n in counts.head(5).items()))
 
     def targets(self, adapter, frame, source):
         """For training and early stopping: tokens with an unseen tag are left out of the loss."""
         return adapter.targets(frame, source, unseen=-1)
 
     def step_targets(self, adapter, frame, source):
-        self._warn_unseen(adapter, frame, source, set(adapter.classes_))
         return adapter.targets(frame, source, unseen=UNSEEN)
 
     def extra_metrics(self, adapter, frame, probabilities):
