@@ -153,3 +153,29 @@ def test_step_accuracy_leaves_padding_out():
     y_pred = np.array([[[0.9, 0.1], [0.8, 0.2], [0.9, 0.1]]])  # right, wrong, (padding)
     metric.update_state(y_true, y_pred)
     assert float(metric.result()) == 0.5
+
+
+def test_the_warm_up_does_not_stop_but_its_best_epoch_is_kept():
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(16,), vocab_size=20, embedding_dim=8)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 32)
+    model.compile(keras.optimizers.Adam(0.01), "categorical_crossentropy")
+    stopper = training.WarmUpEarlyStopping(warmup=6, patience=2, restore_best_weights=True)
+    history = model.fit(x, keras.utils.to_categorical(y, 2), validation_data=(xv, keras.utils.to_categorical(1 - yv, 2)),
+                        epochs=30, batch_size=8, callbacks=[stopper], verbose=0)
+    losses = history.history["val_loss"]  # validation disagrees with training: its loss rises from the start
+    assert int(np.argmin(losses)) < 6 and len(losses) == 7  # best in the warm-up; stopped at its first chance
+    assert stopper.best_epoch == int(np.argmin(losses))
+    kept = model.evaluate(xv, keras.utils.to_categorical(1 - yv, 2), verbose=0)
+    assert kept == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_a_validation_split_too_small_to_choose_trains_every_epoch_annealed_and_keeps_the_last():
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, training.loop.MIN_VALIDATION - 1)
+    result = training.train(model, x, y, xv, 1 - yv, epochs=6, batch_size=8, verbose=0)
+    assert result.budget["keeps"] == "last" and result.epochs_run == result.best_epoch == 6
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)  # the cosine reached 0
+    assert training.train(build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3), x, y,
+                          xv, 1 - yv, epochs=6, batch_size=8, patience=1, verbose=0).budget["keeps"] == "best"

@@ -39,6 +39,25 @@ class StepAccuracy(keras.metrics.Metric):
         self.steps.assign(0.0)
 
 
+class WarmUpEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' early stopping that does not stop during the first ``warmup`` epochs but keeps their best one.
+
+    Keras' ``start_from_epoch`` does both: it neither stops nor looks during the warm-up, so a
+    model that was best in epoch 9 of a 23-epoch warm-up kept epoch 24. Here every epoch counts
+    for the best weights; only the decision to stop waits.
+    """
+
+    def __init__(self, warmup=0, **kwargs):
+        super().__init__(**kwargs)
+        self.warmup = warmup
+
+    def on_epoch_end(self, epoch, logs=None):
+        stopping = self.model.stop_training  # asked by someone else (Ctrl-C): left as it is
+        super().on_epoch_end(epoch, logs)
+        if not stopping and self.model.stop_training and epoch < self.warmup:
+            self.model.stop_training, self.stopped_epoch = False, 0
+
+
 class CtrlC(keras.callbacks.Callback):
     """Ctrl-C (SIGINT) stops training at the end of the current batch; a second Ctrl-C interrupts at once.
 

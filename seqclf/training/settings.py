@@ -64,9 +64,9 @@ def training_budget(n_train, epochs=None, batch_size=None, patience=None):
     ``MIN_UPDATES`` weight updates, at most ``MAX_AUTO_EPOCHS`` epochs; patience a sixth of the
     epochs, at least 3. On large data that is 64, 20 and 3; a set of 50 series gets batches of 8
     and 100 epochs, which it needs to learn at all. When the epochs were raised above 20 like
-    that, early stopping only starts watching after half of them (``warmup``): a small model
-    on a few series learns slowly at first, and a validation split of a handful of series
-    would otherwise stop it before it starts.
+    that, early stopping does not stop during the first half of them (``warmup``; it still
+    keeps their best epoch): a small model on a few series learns slowly at first, and a
+    validation split of a handful of series would otherwise stop it before it starts.
 
     Examples
     --------
