@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .errors import ConfigError
 from .inputs import as_frame
-from .models.fcn import ConvolutionBranch
+from .models.fcn import ConvolutionBranch, DimensionShuffle
 from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
 TOP_UNITS = 8
@@ -123,6 +123,10 @@ def inside(model, raw):
     for loaded runs too.
     """
     core = _core(model)
+    if any(isinstance(layer, DimensionShuffle) for layer in core.layers):
+        raise ConfigError("this model's recurrent layers read the dimension-shuffled series (one step per channel, "
+                          "LSTM-FCN's reading), so they have no time steps to show; attention and activations over "
+                          "time need a design without +fcn/+mfcn")
     x = keras.ops.convert_to_tensor(raw)
     for layer in model.layers if core is not model else ():  # the wrapper's preprocessing, up to the core
         if layer is core:

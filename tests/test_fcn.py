@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from seqclf.cli import main
 from seqclf.errors import ConfigError
 from seqclf.models.archs import get_architecture
-from seqclf.models.fcn import ConvolutionBranch, SqueezeExcite
+from seqclf.models.builders import build_classifier
+from seqclf.models.fcn import ConvolutionBranch, DimensionShuffle, SqueezeExcite
 
 from .conftest import ROOT
 from .test_serving import Server
@@ -60,6 +61,20 @@ def test_squeeze_excite_is_the_gate_of_the_equations():
     np.testing.assert_allclose(out, x * gate[:, None, :], rtol=1e-5, atol=1e-6)
 
 
+def test_the_shuffled_reading_ignores_batch_padding_and_round_trips_in_safe_mode(tmp_path):
+    model = build_classifier("gru:3+mfcn", n_classes=2, n_features=2, series_length=8, downsample=2)
+    assert [layer.name for layer in model.layers if isinstance(layer, DimensionShuffle)] == ["dimension_shuffle"]
+    assert model.get_layer("gru_1").input.shape[1:] == (2, 8)  # two channels: two steps of 8 values
+    rng = np.random.default_rng(4)
+    short = rng.normal(size=(1, 5, 2)).astype("float32")
+    batch = np.full((2, 11, 2), np.nan, "float32")
+    batch[0, :5], batch[1] = short[0], rng.normal(size=(11, 2))
+    np.testing.assert_allclose(model(batch).numpy()[0], model(short).numpy()[0], rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "shuffled.keras")
+    loaded = keras.saving.load_model(tmp_path / "shuffled.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(batch).numpy(), model(batch).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_a_branch_round_trips_in_safe_mode(tmp_path):
     inputs = keras.Input((None, 3))
     model = keras.Model(inputs, ConvolutionBranch(filters=(4, 4), kernels=(3, 2), squeeze_excite=True)(
@@ -78,7 +93,7 @@ def test_an_fcn_run_exports_explains_and_serves(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["settings"]["arch"] == "gru:4+fcn" and config["model"]["n_parameters"] > 260_000
     explained = CliRunner().invoke(main, ["explain", str(run), str(BASIC_MOTIONS), "--row", "1"])
-    assert explained.exit_code == 0, explained.output
+    assert explained.exit_code == 2 and "dimension-shuffled" in explained.output, explained.output
     series = np.random.default_rng(3).normal(size=(1, 40, 6)).astype("float32")
     signature = tf.saved_model.load(str(run / "export" / "basic_motions_TRAIN" / "1")).signatures["serving_default"]
     expected = signature(values=tf.constant(series))["probabilities"].numpy()

@@ -291,7 +291,8 @@ class SensorAdapter(Adapter):
         return ((self.raw_inputs(frame) - np.float32(self.mean_)) / np.sqrt(np.float32(self.variance_))).astype("float32")
 
     def model_inputs(self):
-        return {"n_features": self.n_channels_, "downsample": self.downsample_}
+        return {"n_features": self.n_channels_, "downsample": self.downsample_,
+                "series_length": self.length_stats_["max"]}
 
     def model_defaults(self):
         """Measured on the UCR/UEA sets (``benchmarks/timeseries_accuracy.py``, 3 seeds each).

@@ -11,7 +11,7 @@ from .. import tasks
 from ..errors import ConfigError
 from ..params import PARAMS
 from .archs import get_architecture
-from .fcn import ConvolutionBranch
+from .fcn import ConvolutionBranch, DimensionShuffle
 from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
@@ -19,7 +19,7 @@ POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
-                     n_features=None, downsample=1, name="classifier"):
+                     n_features=None, downsample=1, series_length=None, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
@@ -58,6 +58,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     downsample : int
         For float input and ``task="many-to-one"``: average every ``downsample`` steps into one
         before the recurrent layers (long series train far better when shorter).
+    series_length : int, optional
+        For float input, a per-sequence task and a ``+fcn``/``+mfcn`` spec: the recurrent layers read
+        the series through LSTM-FCN's dimension shuffle (:class:`~seqclf.models.fcn.DimensionShuffle`:
+        each channel one step of its first ``series_length`` values) while the convolution branch
+        reads it step by step. Without it (or per step) both read it step by step.
 
     Examples
     --------
@@ -91,6 +96,8 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
             x = StepAveraging(downsample, name="step_averaging")(x)
         x = MissingValueMask(name="missing_value_mask")(x)
     features = x  # what the convolution branch reads, beside the recurrent layers
+    if architecture.convolution and series_length and n_features is not None and not per_step:
+        x = DimensionShuffle(series_length, name="dimension_shuffle")(inputs)
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
         x = architecture.apply(x, size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
