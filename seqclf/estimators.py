@@ -138,7 +138,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
         """
         settings, task = self.settings(), adapter.task
-        self.arch_ = settings.arch or task.default_arch
+        self.arch_ = settings.arch or task.arch_for(adapter.kind)
         units = check_builder_settings(self.arch_, settings.units, settings.dropout, settings.recurrent_dropout,
                                        settings.pooling, task)
         strategy = distribute.make_strategy(settings.strategy)

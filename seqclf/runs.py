@@ -66,7 +66,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
         raise ConfigError(f"TF_CONFIG names a cluster of {cluster.workers} workers: pass the same --out to every "
                           f"worker (the chief writes it and its backups; the others write nothing)")
     distribute.make_strategy(settings.strategy)  # early: a cluster's collectives are set up before TensorFlow runs
-    out = Path(out) if out else default_run_dir(settings.arch or tasks.get_task(settings.task).default_arch)
+    out = Path(out) if out else default_run_dir(settings.arch or tasks.get_task(settings.task).arch_for(data.kind))
     if not cluster.chief:
         return _fit_as_worker(data, settings, out)
     if out.exists():

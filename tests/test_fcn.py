@@ -103,3 +103,20 @@ def test_an_fcn_run_exports_explains_and_serves(tmp_path):
         np.testing.assert_allclose(answer["predictions"][0]["probabilities"], expected[0], rtol=1e-5, atol=1e-6)
     finally:
         assert server.stop() == 0
+
+
+def test_sensor_series_default_to_lstm_fcn_and_longer_series_are_cut_to_the_training_length():
+    import seqclf
+    from seqclf import tasks
+
+    rng = np.random.default_rng(5)
+    y = np.array(["still", "moving"] * 8)
+    X = [rng.normal(size=(int(rng.integers(6, 12)), 2)) * (3.0 if label == "moving" else 0.3) for label in y]
+    clf = seqclf.SequenceClassifier(units=(4,), epochs=1, batch_size=8).fit(X, y)
+    assert clf.arch_ == "lstm+fcn" and tasks.get_task("many-to-one").arch_for("text") == "bigru"
+    core = next(layer for layer in clf.model_.layers if isinstance(layer, keras.Model))
+    assert core.get_layer("dimension_shuffle").length == max(len(x) for x in X)
+    longer = np.concatenate([X[0], rng.normal(size=(30, 2))])[None].astype("float32")
+    assert clf.predict_proba(longer).shape == (1, 2)  # the recurrent branch reads its first steps, the convolutions all
+    shuffle = core.get_layer("dimension_shuffle")
+    np.testing.assert_array_equal(shuffle(longer).numpy(), shuffle(longer[:, :shuffle.length]).numpy())

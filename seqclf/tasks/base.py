@@ -29,7 +29,9 @@ class Task:
     per_step : bool
         One label per step (a softmax at every step, no pooling) instead of one per sequence.
     default_arch : str
-        The ``--arch`` it uses when none is given.
+        The ``--arch`` it uses when none is given (:meth:`arch_for`).
+    kind_archs : dict
+        ``{kind: arch}``: the ``--arch`` for a kind whose data another design serves better (measured).
     defaults : dict
         What ``auto`` means here for ``class_weight`` and ``label_smoothing`` (over the kind's).
     label_rank : int
@@ -41,11 +43,16 @@ class Task:
     kinds = ()
     per_step = False
     default_arch = "bigru"
+    kind_archs = {}
     defaults = {}
     label_rank = 1
 
     def __repr__(self):
         return f"<task {self.name}>"
+
+    def arch_for(self, kind):
+        """The ``--arch`` for ``kind`` data when none is given."""
+        return self.kind_archs.get(kind, self.default_arch)
 
     def read_format(self, path, format):
         """The format to read ``path`` in (``format``: the user's, or ``None`` for its suffix's); as given here."""

@@ -10,3 +10,5 @@ class PerSequence(Task):
     name = "many-to-one"
     description = "one label per sequence (texts, series or windows, price windows)"
     kinds = ("text", "sensor", "stock")
+    #: LSTM-FCN on five UCR/UEA sets: 89.96% on average against bigru's 84.51 (benchmarks/timeseries_accuracy.py, 3 seeds)
+    kind_archs = {"sensor": "lstm+fcn"}
