@@ -91,14 +91,11 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     keeping_best = patience is not None or n_validation >= MIN_VALIDATION
     budget["keeps"] = "best" if keeping_best else "last"
     n_classes = model.output_shape[-1]
-    weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
-               else class_weights(y_train[y_train >= 0], n_classes, class_weight))
-    fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights,
-                                    bucketed=streamed or strategy is not None or per_step or token_ids(x_train))
+    bucketed = streamed or strategy is not None or per_step or token_ids(x_train)
     if keeping_best:
         schedule = learning_rate
     else:
-        steps = fit_data.get("steps_per_epoch") or -(-len(y_train) // budget["batch_size"])
+        steps = _steps_per_epoch(x_train, y_train, n_classes, budget["batch_size"])
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=budget["epochs"] * steps)
         log.info("a validation split of %d labels is too small to choose an epoch: training all %d epochs with the "
                  "learning rate annealed to 0 and keeping the last (--patience N chooses by validation loss)",
@@ -107,6 +104,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     stopper = WarmUpEarlyStopping(monitor="val_loss", patience=budget["patience"], restore_best_weights=keeping_best,
                                   warmup=budget["warmup"] if keeping_best else budget["epochs"])
     history = keras.callbacks.History()
+    weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
+               else class_weights(y_train[y_train >= 0], n_classes, class_weight))
+    fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [stopper, history, guard]
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
@@ -149,6 +149,14 @@ def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothin
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             metrics=[StepAccuracy() if per_step else "accuracy"],
         )
+
+
+def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
+    """The batches of an epoch as :func:`_batches` cuts them: length buckets fill every batch but a pool's last, so
+    in memory that is ``ceil(n / batch_size)``; a stream counts its pools."""
+    if isinstance(x_train, Streamed):
+        return len(StreamBuckets(x_train, n_classes, batch_size))
+    return -(-len(y_train) // batch_size)
 
 
 def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed):
