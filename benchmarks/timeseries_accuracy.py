@@ -13,13 +13,11 @@ the archive's own equal-length version (``_eq_`` files: each case padded to 361 
 low-amplitude noise after its end); seqclf reads the variable-length files (padding masked).
 ``fit_seconds`` is the wall time of training and predicting the test set (seqclf: the whole
 ``seqclf fit``, reading, the validation split, training, testing and the export; 1-NN DTW's work
-is all in predicting; MiniRocket's first set includes numba's compilation). Fit time is the wall time of the fit
-(seqclf: the whole ``seqclf fit``, reading, training, testing and export included; MiniRocket's
-first set includes numba's compilation).
+is all in predicting; MiniRocket's first set includes numba's compilation).
 
 Run from the project root (needs the ``benchmark`` extra, which brings aeon)::
 
-    python benchmarks/timeseries_accuracy.py                       # defaults, bigru, lstm+fcn, lstm+mfcn; 3 seeds
+    python benchmarks/timeseries_accuracy.py                       # defaults (lstm+fcn), bigru, lstm+mfcn, peers; 3 seeds
     python benchmarks/timeseries_accuracy.py --seeds 1 --sets GunPoint --designs lstm+fcn minirocket
 
 Prints a table and writes ``benchmarks/results/timeseries_accuracy.json``.
@@ -56,7 +54,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--designs", nargs="+", default=[DEFAULT, "bigru", "lstm+fcn", "lstm+mfcn", *PEERS],
+    parser.add_argument("--designs", nargs="+", default=[DEFAULT, "bigru", "lstm+mfcn", *PEERS],
                         help=f"--arch specs, {DEFAULT!r} (no --arch) and the peers {', '.join(PEERS)}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="Override a FitSettings field or adapter option of the seqclf designs (repeatable).")
