@@ -133,7 +133,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
             _report_non_finite(guard, learning_rate, clipnorm, clipvalue)
     except KeyboardInterrupt:
         stopped_by = "interrupted"
-        log.warning("interrupted: keeping the %s", "best weights so far" if keeping_best else "weights of now")
+        log.warning("interrupted: keeping the %s", "best weights so far" if keeping_best else "current weights")
         if stopper.best_weights is not None:
             model.set_weights(stopper.best_weights)
     return _result(history, guard, stopped_by, time.perf_counter() - started, budget)
