@@ -302,7 +302,8 @@ def archs():
 
     click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn]: bi reads both directions, :128,64 stacks two "
                "layers (replacing --units), +attn pools with additive attention, +fcn adds LSTM-FCN's convolution branch "
-               "(128/256/128 filters of widths 8/5/3) beside the recurrent layers, +mfcn the same with squeeze-and-excite"
+               "(128/256/128 filters of widths 8/5/3) beside the recurrent layers (which then read a sensor series "
+               "dimension-shuffled: each channel one step), +mfcn the same with squeeze-and-excite"
                "\n(MLSTM-FCN). Examples: " + ", ".join(EXAMPLES) + "\n")
     for cell in CELLS.values():
         click.echo(f"{cell.name:<17} {cell.description}")
