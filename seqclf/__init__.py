@@ -2,12 +2,12 @@
 
 from .version import __version__
 
-__all__ = ["SequenceClassifier", "SequenceTagger", "load", "__version__"]
+__all__ = ["SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load", "__version__"]
 
 
 def __getattr__(name):
     # TensorFlow loads on first use, so that `seqclf --help` and the CLI's log settings come first.
-    if name in ("SequenceClassifier", "SequenceTagger", "load"):
+    if name in ("SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load"):
         from . import estimators
 
         return getattr(estimators, name)

@@ -137,14 +137,12 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
       seqclf evaluate runs/bm datasets/basic_motions_TEST.ts
     """
     from .runs import evaluate_run, report_lines, run_info
+    from .tasks import of_run
 
     columns = {"text_col": text_col, "series_col": series_col, "label_col": label_col}
     metrics, path = evaluate_run(run_dir, data, format, encoding, columns, output)
-    click.echo(f"accuracy  {metrics['accuracy']:.4f}\nmacro F1  {metrics['macro_f1']:.4f}\nn         {metrics['n']}")
-    for name, scores in metrics["per_class"].items():
-        click.echo(f"  {name:<20} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
-                   f"f1 {scores['f1']:.3f}  support {scores['support']}")
-    for line in report_lines(run_info(run_dir)[0], metrics):
+    config = run_info(run_dir)[0]
+    for line in of_run(config).result_lines(metrics) + report_lines(config, metrics):
         click.echo(line)
     click.echo(f"Metrics written to {path}")
 
@@ -236,8 +234,7 @@ def info(run_dir):
     if metrics:
         rows.append(("epochs", f"{metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by "
                                f"{metrics['stopped_by']}), {metrics['train_seconds']:.1f} s"))
-        rows += [(split, f"accuracy {metrics[split]['accuracy']:.4f}  macro F1 {metrics[split]['macro_f1']:.4f}  "
-                         f"n {metrics[split]['n']}") for split in ("val", "test")]
+        rows += [(split, task.headline(metrics[split])) for split in ("val", "test")]
         rows += [("", line) for line in report_lines(config, {**metrics["test"], **metrics})]
     rows.append(("export", f"{run_dir}/export/{model['export_name']}/1"))
     click.echo("\n".join(f"{name:<17}{value}" for name, value in rows))
@@ -255,38 +252,35 @@ def explain(run_dir, data, text, row, out, format, encoding, label_col):
     """Show how the model of RUN_DIR reads one input: attention and hidden units per step.
 
     Writes explain.html (each step shaded by its attention weight, a table of the most active
-    units) and explain.png (the same as a picture).
+    units) and explain.png (the same as a picture); for --task seq2seq, the attention alignment
+    (source symbols across, output symbols down).
 
     \b
     Examples:
       seqclf explain runs/attn --text "a gripping, funny film"
       seqclf explain runs/bm datasets/basic_motions_TEST.ts --row 3
+      seqclf explain runs/g2p --text "seqclf"
     """
     from pathlib import Path
-
-    import numpy as np
 
     from .data.readers import read_table
     from .errors import ConfigError
     from .estimators import load
-    from .explain import explain as look_inside
     from .rundir import write_atomically
 
     if (text is None) == (data is None):
         raise ConfigError("pass either DATA or --text, not both and not neither")
     estimator = load(run_dir)
     X = [text] if text is not None else read_table(data, format, encoding)
-    view = look_inside(estimator, X, index=0 if text is not None else row)
+    view = estimator.task_.explain(estimator, X, index=0 if text is not None else row)
     out = Path(out) if out else Path(run_dir) / "explain"
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "explain.html", view.to_html())
     partial = out / ".explain.png.tmp"
     view.figure().savefig(partial, dpi=100, format="png")
     partial.replace(out / "explain.png")
-    click.echo(f"predicted {view.label} ({view.probabilities[view.label]:.1%})")
-    if view.attention is not None:
-        top = np.argsort(-view.attention)[:5]
-        click.echo("most attended steps: " + ", ".join(f"{view.steps[i]} ({view.attention[i]:.2f})" for i in top))
+    for line in view.lines():
+        click.echo(line)
     click.echo(f"written {out / 'explain.html'} and {out / 'explain.png'}")
 
 

@@ -85,6 +85,64 @@ class Explanation:
     def _repr_html_(self):
         return self.to_html()
 
+    def lines(self):
+        """What ``seqclf explain`` prints: the prediction and the most attended steps."""
+        lines = [f"predicted {self.label} ({self.probabilities[self.label]:.1%})"]
+        if self.attention is not None:
+            top = np.argsort(-self.attention)[:5]
+            lines.append("most attended steps: " + ", ".join(f"{self.steps[i]} ({self.attention[i]:.2f})" for i in top))
+        return lines
+
+
+@dataclass
+class Alignment:
+    """An encoder-decoder's attention for one source: a row per output symbol, a column per source symbol (the
+    picture of Bahdanau, Cho and Bengio 2015)."""
+
+    weights: np.ndarray  # (output symbols, source symbols); each row sums to 1
+    source: list
+    output: list  # the output symbols, the end symbol last unless the length cap cut it
+    score: float
+
+    def figure(self):
+        """The alignment as a grey-scale matrix: source symbols across, output symbols down."""
+        figure = Figure(figsize=(max(3, 0.4 * len(self.source) + 1.5), max(2.5, 0.4 * len(self.output) + 1)),
+                        layout="constrained")
+        axes = figure.subplots()
+        axes.imshow(self.weights, cmap="gray_r", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        axes.set_xticks(np.arange(len(self.source)), self.source)
+        axes.set_yticks(np.arange(len(self.output)), self.output)
+        axes.xaxis.tick_top()
+        axes.set(xlabel="source", ylabel="output")
+        axes.set_title(f"attention (score {self.score:.3f} per symbol)", fontsize="small")
+        return figure
+
+    def to_html(self):
+        """A stand-alone HTML page: the alignment as a table shaded by weight."""
+        header = "".join(f"<th>{html.escape(s)}</th>" for s in self.source)
+        rows = "".join("<tr><th>{}</th>{}</tr>".format(html.escape(out), "".join(
+            f'<td title="{w:.3f}" style="background: rgba(0,0,0,{w:.3f}); color: {"white" if w > 0.5 else "black"}">'
+            f"{w:.2f}</td>" for w in row)) for out, row in zip(self.output, self.weights))
+        return (f"<!doctype html><meta charset='utf-8'><title>seqclf explain</title><body style='font-family: "
+                f"sans-serif'><h3>{html.escape(' '.join(self.source))} &rarr; {html.escape(' '.join(self.output))}</h3>"
+                f"<p>attention of each output symbol (rows) over the source symbols (columns); score "
+                f"{self.score:.3f} per symbol</p><table style='border-collapse: collapse; font-size: small'>"
+                f"<tr><th></th>{header}</tr>{rows}</table>")
+
+    def _repr_html_(self):
+        return self.to_html()
+
+    def lines(self):
+        """What ``seqclf explain`` prints: the output and, for each output symbol, the source symbol it read most."""
+        most = [f"{out}<-{self.source[int(np.argmax(row))]}" for out, row in zip(self.output, self.weights)]
+        return [f"output {' '.join(self.output[:-1] if self.output[-1:] == ['</s>'] else self.output)} "
+                f"(score {self.score:.3f})", "most attended source symbol per output symbol: " + ", ".join(most)]
+
+
+def plot_alignment(alignment, path):
+    """Save ``alignment``'s figure as a PNG at ``path``."""
+    alignment.figure().savefig(path, dpi=100, format="png")
+
 
 def explain(estimator, X, index=0):
     """Explain the prediction of a fitted many-to-one ``estimator`` for ``X[index]``.

@@ -28,15 +28,22 @@ def export_saved_model(model, class_names, input_spec, directory):
     >>> tf.saved_model.load("run/export/reviews/1").signatures["serving_default"]  # doctest: +SKIP
     """
     names = tf.constant(list(class_names))
-    archive = keras.export.ExportArchive()
-    archive.track(model)
 
     @tf.function(input_signature=[input_spec])
     def serve(inputs):
         probabilities = model(inputs, training=False)
         return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
 
-    archive.add_endpoint(SIGNATURE, serve)
+    write_archive(model, {SIGNATURE: serve}, directory)
+
+
+def write_archive(model, endpoints, directory):
+    """Write ``model``'s variables and the ``endpoints`` (``{signature name: tf.function with an input signature}``)
+    as a SavedModel in ``directory``."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, function in endpoints.items():
+        archive.add_endpoint(name, function)
     tf_log = logging.getLogger("tensorflow")
     level = tf_log.level
     tf_log.setLevel(max(level, logging.WARNING))  # TensorFlow logs "Assets written to ..." at INFO

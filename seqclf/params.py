@@ -43,7 +43,7 @@ class Param:
         return not self.kinds or kind in self.kinds
 
 
-TEXTS = ("text", "tokens", "chars")
+TEXTS = ("text", "tokens", "chars", "pairs")
 PARAMS = {p.name: p for p in (
     # --- the model -------------------------------------------------------------------------------
     Param("arch", None, "Architecture [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn], e.g. bilstm:128,64, bi-cifg+attn or "
@@ -87,7 +87,7 @@ PARAMS = {p.name: p for p in (
     Param("out", None, "Run directory [default: runs/<date-time>-<arch>].", "output"),
     Param("name", None, "Model name in export/<name>/1 [default: the data file's stem].", "output"),
     # --- the data --------------------------------------------------------------------------------
-    Param("kind", "auto", "Kind of data: auto, stock, tokens, text, sensor or chars.", "data"),
+    Param("kind", "auto", "Kind of data: auto, stock, tokens, pairs, text, sensor or chars.", "data"),
     Param("text_col", None, "Column holding the text [auto: text, sentence, review, content].", "kind",
           kinds=("text",)),
     Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
@@ -130,6 +130,26 @@ PARAMS = {p.name: p for p in (
           "kind", kinds=("tokens",)),
     Param("char_encoder", "on", "Read each word's characters too, so unseen words get features from their "
                                 "spelling.", "kind", choices=("on", "off"), kinds=("tokens",)),
+    Param("source_col", None, "Column holding the source texts [auto: source, input, src; a two-column file with "
+                              "neither name: the first column, no header].", "kind", kinds=("pairs",)),
+    Param("target_col", None, "Column holding the target texts [auto: target, output, tgt; else the second "
+                              "column].", "kind", kinds=("pairs",)),
+    Param("source_tokens", "char", "Symbols of the source: characters, words (and punctuation marks), or "
+                                   "whatever spaces separate.", "kind", choices=("char", "word", "space"),
+          kinds=("pairs",)),
+    Param("target_tokens", "char", "Symbols of the target, as --source-tokens (space: phones such as K AE T).",
+          "kind", choices=("char", "word", "space"), kinds=("pairs",)),
+    Param("max_source_length", None, "Source symbols read, longer sources are cut [auto: 99th percentile of the "
+                                     "training sources].", "kind", type=int, kinds=("pairs",)),
+    Param("max_target_length", None, "Most output symbols; longer training targets are left out [auto: 99th "
+                                     "percentile of the training targets].", "kind", type=int, kinds=("pairs",)),
+    Param("decoder", "gru", "The decoder's cell and units, gru or lstm[:UNITS] [units: the encoder's state "
+                            "width].", "kind", kinds=("pairs",)),
+    Param("attention", "additive", "The decoder's attention over the source: additive (Bahdanau) or none (one "
+                                   "fixed context: the plain encoder-decoder).", "kind", choices=("additive", "none"),
+          kinds=("pairs",)),
+    Param("beam_size", 4, "Hypotheses kept while decoding (1: greedy); scores are per symbol.", "kind", type=int,
+          kinds=("pairs",)),
     Param("strategy", "auto", "tf.distribute strategy: multi-worker trains on the cluster in TF_CONFIG (run the "
                               "same command on every worker), mirrored on the local GPUs; auto picks multi-worker "
                               "when TF_CONFIG names a cluster, mirrored with 2+ GPUs, else default.", "training",

@@ -192,7 +192,6 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
     import pandas as pd
 
     from .evaluation import plot_learning_curves
-    from .export import export_saved_model
 
     adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
     settings = settings or estimator.settings()
@@ -212,7 +211,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
     with building(out) as partial:
         model.save(partial / MODEL)
         write_labels(partial, adapter.classes_)
-        export_saved_model(model, adapter.classes_, adapter.serving_spec(), partial / "export" / name / "1")
+        adapter.task.export(model, adapter, partial / "export" / name / "1")
         if estimator.history_:
             pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
             plot_learning_curves(estimator.history_, partial / "learning_curves.png",

@@ -23,7 +23,7 @@ from .data.readers import read_table
 from .data.shards import RowStream, Shards, shard_files
 from .errors import ConfigError, DataError, SeqclfError
 from .params import DATA_SETTINGS, PARAMS
-from .estimators import SequenceClassifier, predict_proba
+from .estimators import SequenceClassifier
 from .rundir import METRICS, claimed, default_run_dir, load_run, read_config, write_json, write_run
 from .training import FitSettings
 
@@ -180,14 +180,13 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_
     task = adapter.task
-    test_probabilities = predict_proba(model, adapter, test_frame)
+    test_probabilities = task.predictions(model, adapter, test_frame)
     metrics = {
-        "val": task.evaluate(adapter, val_frame, predict_proba(model, adapter, val_frame), data.val or data.data),
+        "val": task.evaluate(adapter, val_frame, task.predictions(model, adapter, val_frame), data.val or data.data),
         "test": task.evaluate(adapter, test_frame, test_probabilities, data.test or data.data),
         **adapter.report(test_frame, test_probabilities),
     }
-    log.info("test accuracy %.4f, macro F1 %.4f (n=%d)", metrics["test"]["accuracy"], metrics["test"]["macro_f1"],
-             metrics["test"]["n"])
+    log.info("test %s", task.headline(metrics["test"]))
     for baseline, scores in metrics.get("baselines", {}).items():
         log.info("  baseline %-12s accuracy %.4f, macro F1 %.4f", baseline, scores["accuracy"], scores["macro_f1"])
     return estimator, test_probabilities, metrics
@@ -237,7 +236,7 @@ def evaluate_run(run_dir, data, format=None, encoding="utf-8", columns=None, out
     model, adapter, _ = load_run(run_dir)
     frame = _read_for(adapter, data, format, encoding, columns, labeled=True)
     adapter.task.check_held_out(adapter, adapter.classes_, {str(data): frame})
-    probabilities = predict_proba(model, adapter, frame)
+    probabilities = adapter.task.predictions(model, adapter, frame)
     metrics = {**adapter.task.evaluate(adapter, frame, probabilities, data), **adapter.report(frame, probabilities)}
     if metrics.get("in_sample_windows"):
         log.warning("%d of the %d windows in %s fall in the model's training period: those results are in-sample",
@@ -256,12 +255,12 @@ def report_lines(config, metrics):
 def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
     """Predictions of a run's model: a table of id, predicted label and one probability per class."""
     model, adapter, _ = load_run(run_dir)
-    if texts is not None and adapter.kind != "text":
+    if texts is not None and adapter.kind not in ("text", "pairs"):
         raise ConfigError(f"--text applies to text models; {run_dir} holds a {adapter.kind} model: pass a data file")
     frame = pd.DataFrame({"text": list(texts)}) if texts is not None else None
     frame = _read_for(adapter, data, "lines" if texts is not None else format, encoding, columns, labeled=False,
                       frame=frame)
-    return adapter.task.prediction_table(adapter, frame, predict_proba(model, adapter, frame))
+    return adapter.task.prediction_table(adapter, frame, adapter.task.predictions(model, adapter, frame))
 
 
 def run_info(run_dir):

@@ -20,9 +20,9 @@ from .splits import group_split
 ADAPTERS = {}
 #: The modules of the kinds of data, imported on first use of the registry. ``--kind auto`` tries them in this order
 #: (stock first: its date and price columns are the most specific, and dates like "Jan 1 2000" would otherwise look
-#: like text; token lists before text, whose names they may share). The character language model (``chars``) is
-#: chosen by name only (``--task next-char``).
-KIND_MODULES = ("stock", "tokens", "text", "sensor", "chars")
+#: like text; token lists and source/target pairs before text, whose names or wordy columns they may share). The
+#: character language model (``chars``) is chosen by name only (``--task next-char``).
+KIND_MODULES = ("stock", "tokens", "pairs", "text", "sensor", "chars")
 
 
 def register_adapter(cls):

@@ -80,3 +80,62 @@ class CharacterLookup(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "characters": self.characters}
+
+
+#: How a text is cut into symbols: characters, words and punctuation marks, or whatever spaces separate.
+SYMBOL_UNITS = ("char", "word", "space")
+WORD = r"([\pL\pN_]+|[^\pL\pN_\s])"  # RE2: a run of letters, digits and _, or one other non-space character
+
+
+def split_symbols(texts, unit):
+    """Texts ``(n,)`` cut into symbols, a ``tf.RaggedTensor`` of strings ``(n, None)``.
+
+    Examples
+    --------
+    >>> split_symbols(tf.constant(["Hi, you", "K AE1 T"]), "word").to_list()
+    [[b'Hi', b',', b'you'], [b'K', b'AE1', b'T']]
+    >>> split_symbols(tf.constant(["ab c"]), "char").to_list()
+    [[b'a', b'b', b' ', b'c']]
+    """
+    texts = tf.convert_to_tensor(texts, tf.string)
+    if unit == "char":
+        return tf.strings.unicode_split(texts, "UTF-8")
+    if unit == "word":
+        texts = tf.strings.regex_replace(texts, WORD, r" \1 ")
+    return tf.strings.split(texts)
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class SymbolLookup(keras.layers.Layer):
+    """Texts ``(n_samples,)`` to symbol ids ``(n_samples, longest)``: cut into ``unit`` symbols (see
+    :func:`split_symbols`), at most ``max_length`` of them kept, 0 padding, 1 a symbol outside ``symbols``.
+
+    Examples
+    --------
+    >>> lookup = SymbolLookup(symbols=["K", "AE", "T"], unit="space")
+    >>> lookup(tf.constant(["K AE T", "T OW"])).numpy().tolist()
+    [[2, 3, 4], [4, 1, 0]]
+    """
+
+    def __init__(self, symbols, unit="char", max_length=None, **kwargs):
+        super().__init__(**kwargs)
+        if unit not in SYMBOL_UNITS:
+            raise ValueError(f"The 'unit' parameter of SymbolLookup must be one of {', '.join(SYMBOL_UNITS)}. "
+                             f"Got {unit!r} instead.")
+        self.symbols, self.unit, self.max_length = list(symbols), unit, max_length
+        self.lookup = keras.layers.StringLookup(vocabulary=self.symbols, mask_token=PADDING, name="symbol_lookup")
+
+    def build(self, input_shape):
+        pass  # the lookup holds its vocabulary from the start; nothing to build
+
+    def call(self, texts):
+        symbols = split_symbols(texts, self.unit)
+        if self.max_length:
+            symbols = symbols[:, :self.max_length]
+        return symbols.with_flat_values(self.lookup(symbols.flat_values)).to_tensor(0)
+
+    def compute_output_spec(self, texts):
+        return keras.KerasTensor((*texts.shape, None), "int64")
+
+    def get_config(self):
+        return {**super().get_config(), "symbols": self.symbols, "unit": self.unit, "max_length": self.max_length}

@@ -39,7 +39,7 @@ class ServedModel:
     path: Path
     loaded: object = field(repr=False)
     signature: object = field(repr=False)
-    task: object = None  # how an instance is answered: the task of the export's ``label`` output
+    task: object = None  # how an instance is answered: the task whose export has these outputs
 
     @classmethod
     def load(cls, name, version, path):
@@ -47,11 +47,11 @@ class ServedModel:
         if SIGNATURE not in loaded.signatures:
             raise RunDirectoryError(f"{path} has no {SIGNATURE!r} signature")
         signature = loaded.signatures[SIGNATURE]
-        rank = signature.structured_outputs["label"].shape.rank
-        task = tasks.for_labels(rank)
+        task = tasks.for_outputs(signature.structured_outputs)
         if task is None:
-            raise RunDirectoryError(f"{path}: its 'label' output has {rank} axes; seqclf serves a label per sequence "
-                                    f"or per step")
+            raise RunDirectoryError(f"{path}: no registered task gives the outputs of its {SIGNATURE!r} signature "
+                                    f"({', '.join(sorted(signature.structured_outputs))}); seqclf serves a label per "
+                                    f"sequence or per step, and output texts")
         return cls(name, version, Path(path), loaded, signature, task)
 
     @property

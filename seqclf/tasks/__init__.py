@@ -13,10 +13,11 @@ from .base import Task
 from .next_char import NextCharacter
 from .per_sequence import PerSequence
 from .per_step import PerStep
+from .seq2seq import SequenceToSequence
 from .tag import Tag
 
-__all__ = ["NextCharacter", "PerSequence", "PerStep", "TASKS", "Tag", "Task", "for_labels", "get_task", "kind_of", "of_run",
-           "register_task", "resolve", "tasks_for"]
+__all__ = ["NextCharacter", "PerSequence", "PerStep", "SequenceToSequence", "TASKS", "Tag", "Task", "for_outputs",
+           "get_task", "kind_of", "of_run", "register_task", "resolve", "tasks_for"]
 
 TASKS = {}
 
@@ -31,7 +32,7 @@ def register_task(task):
     return task
 
 
-for _task in (PerSequence(), PerStep(), Tag(), NextCharacter()):
+for _task in (PerSequence(), PerStep(), Tag(), NextCharacter(), SequenceToSequence()):
     register_task(_task)
 
 
@@ -82,6 +83,7 @@ def of_run(config):
     return resolve(name, config["kind"])
 
 
-def for_labels(rank):
-    """The server's view of an export: the first task whose ``label`` output has ``rank`` axes (``None``: none)."""
-    return next((task for task in TASKS.values() if task.label_rank == rank), None)
+def for_outputs(outputs):
+    """The server's view of an export: the first task that :meth:`~Task.serves` a signature with ``outputs``
+    (``{name: TensorSpec}``; ``None``: none)."""
+    return next((task for task in TASKS.values() if task.serves(outputs)), None)

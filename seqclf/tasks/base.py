@@ -36,6 +36,10 @@ class Task:
         What ``auto`` means here for ``class_weight`` and ``label_smoothing`` (over the kind's).
     label_rank : int
         Axes of the exported ``label`` output: 1 per sequence, 2 per step.
+    estimator : str
+        The class of :mod:`seqclf.estimators` that ``seqclf.load`` gives back for its runs.
+    own_lengths : tuple of int
+        Which encoded inputs are batched at their own length, not the targets' (a translation's source).
     """
 
     name = None
@@ -46,6 +50,8 @@ class Task:
     kind_archs = {}
     defaults = {}
     label_rank = 1
+    estimator = "SequenceClassifier"
+    own_lengths = ()
 
     def __repr__(self):
         return f"<task {self.name}>"
@@ -60,6 +66,32 @@ class Task:
 
     def check_arch(self, architecture):
         """Raise :class:`~seqclf.errors.ConfigError` for an architecture this task cannot use; all are fine here."""
+
+    def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name):
+        """The uncompiled model for ``adapter``'s encoded input: a classifier (:func:`~seqclf.models.builders.
+        build_classifier`) with a softmax per sequence, or per step."""
+        from ..models.builders import build_classifier
+
+        return build_classifier(arch, n_classes=len(adapter.classes_), units=units, dropout=dropout,
+                                recurrent_dropout=recurrent_dropout, task=self, pooling=pooling, name=name,
+                                **adapter.model_inputs())
+
+    def predictions(self, model, adapter, frame):
+        """What the fitted ``model`` (raw input in) gives for the rows of ``frame``: class probabilities here,
+        ``(n, n_classes)``, or ``(n, T, n_classes)`` per step. The other results methods take them."""
+        from ..estimators import predict_proba
+
+        return predict_proba(model, adapter, frame)
+
+    def export(self, model, adapter, directory):
+        """Write the SavedModel: raw input in, ``probabilities`` and ``label`` out."""
+        from ..export import export_saved_model
+
+        export_saved_model(model, adapter.classes_, adapter.serving_spec(), directory)
+
+    def serves(self, outputs):
+        """Whether a SavedModel signature with ``outputs`` (``{name: TensorSpec}``) is this task's export."""
+        return "label" in outputs and outputs["label"].shape.rank == self.label_rank
 
     # --- labels ------------------------------------------------------------------------------
 
@@ -100,6 +132,17 @@ class Task:
         """Lines ``seqclf evaluate`` prints after the per-class scores, for the task's own measures; none here."""
         return []
 
+    def headline(self, metrics):
+        """One line of an evaluation's main figures (the log of ``seqclf fit``, ``seqclf info``)."""
+        return f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} (n={metrics['n']})"
+
+    def result_lines(self, metrics):
+        """What ``seqclf evaluate`` prints first: accuracy, macro F1, n and the per-class scores."""
+        return [f"accuracy  {metrics['accuracy']:.4f}", f"macro F1  {metrics['macro_f1']:.4f}",
+                f"n         {metrics['n']}"] + [
+            f"  {name:<20} precision {s['precision']:.3f}  recall {s['recall']:.3f}  f1 {s['f1']:.3f}  "
+            f"support {s['support']}" for name, s in metrics["per_class"].items()]
+
     def prediction_table(self, adapter, frame, probabilities, with_truth=False):
         """id (and window start), true label, predicted label, one probability per class; a row per sequence."""
         table = adapter.index(frame)
@@ -125,9 +168,16 @@ class Task:
         table.to_csv(directory / "test_predictions.csv", index=False)
         return table
 
-    def score(self, predicted, y):
-        """Accuracy of ``predicted`` labels against ``y`` (the estimator's ``score``)."""
+    def score(self, predicted, y, X=None):
+        """Accuracy of ``predicted`` labels against ``y`` (the estimator's ``score``; ``X``: the inputs)."""
         return float(np.mean(np.asarray(predicted).astype(str) == np.asarray(y).astype(str)))
+
+    def explain(self, estimator, X, index):
+        """A look inside the prediction for ``X[index]`` (:func:`seqclf.explain.explain`): an object with ``figure()``,
+        ``to_html()`` and ``lines()``."""
+        from ..explain import explain
+
+        return explain(estimator, X, index)
 
     def generate(self, estimator, prime, length, temperature, seed):
         """Text sampled from the model; only a language model offers it."""

@@ -18,6 +18,7 @@ class PerStep(Task):
     kinds = ("sensor",)
     per_step = True
     label_rank = 2
+    estimator = "SequenceTagger"
 
     def scored(self, adapter, frame, probabilities, source):
         """The real (unpadded) steps of every sequence, flattened."""
@@ -47,7 +48,7 @@ class PerStep(Task):
         plot_first_series(table, adapter.classes_, directory / "step_labels.png")
         return table
 
-    def score(self, predicted, y):
+    def score(self, predicted, y, X=None):
         """Accuracy over the real steps: each prediction cut to its sequence's length."""
         hits = [np.asarray(p[:len(t)]).astype(str) == np.asarray(t).astype(str) for p, t in zip(predicted, y)]
         return float(np.concatenate(hits).mean())

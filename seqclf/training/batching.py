@@ -20,15 +20,17 @@ class LengthBuckets:
     indices, ``(n, T)`` per step with -1 on padding (which gets weight 0), or ``(n,)`` per
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
     after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
-    to weight (``None``: 1). :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
+    to weight (``None``: 1). The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
+    the targets: a translation's source) are cut to their own longest real step instead. :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
     """
 
     POOL = 50
 
-    def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None):
+    def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None, own_lengths=()):
         self.x, self.several = (x, True) if isinstance(x, (list, tuple)) else ([x], False)
+        self.own_lengths = set(own_lengths)
         self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
         if y.ndim == 2 or token_ids(self.x[0]):
             real = y >= 0 if y.ndim == 2 else self.x[0] > 0
@@ -57,7 +59,8 @@ class LengthBuckets:
     def __getitem__(self, number):
         index = self.batches[number]
         width = int(self.lengths[index].max())
-        x = [array[index, :width] for array in self.x]
+        x = [array[index, :_own_width(array[index]) if i in self.own_lengths else width]
+             for i, array in enumerate(self.x)]
         y = self.y[index, :width] if self.y.ndim == 2 else self.y[index]
         return (tuple(x) if self.several else x[0]), one_hot(y, self.n_classes), _step_weights(y, self.weights, self.n_classes)
 
@@ -138,6 +141,12 @@ class StreamBuckets:
 def token_ids(x):
     """Token ids ``(n, T)``: integers, 0 for the padding after each sequence's tokens."""
     return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
+
+
+def _own_width(ids):
+    """The longest real step of a batch of token ids ``(n, T)``, 0 padding after each one's tokens."""
+    real = ids > 0
+    return max(1, int(real.shape[1] - np.argmax(real[:, ::-1], axis=1).min())) if real.any() else 1
 
 
 def one_hot(y, n_classes):

@@ -42,13 +42,14 @@ def seed_everything(seed):
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
           clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None,
-          strategy=None, per_step=False):
+          strategy=None, per_step=False, own_lengths=()):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss, or, on a validation
     split too small to tell epochs apart, of the last epoch of a learning rate annealed to 0.
 
     ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
     or, with ``per_step`` (the task labels every step), ``(n_samples, n_timesteps)``, with -1 on padded steps (left out of the
-    loss and the metrics; class weights become per-step sample weights).
+    loss and the metrics; class weights become per-step sample weights). The inputs numbered in ``own_lengths``
+    are token ids of another length than the targets (a translation's source), batched at their own length.
 
     The loss is cross-entropy with ``label_smoothing`` (targets ``1 - s + s/k`` and ``s/k``):
     it keeps the model from growing over-confident, so the validation loss keeps tracking
@@ -106,7 +107,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     history = keras.callbacks.History()
     weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
                else class_weights(y_train[y_train >= 0], n_classes, class_weight))
-    fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed)
+    fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed,
+                                    own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [stopper, history, guard]
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
@@ -159,7 +161,7 @@ def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
     return -(-len(y_train) // batch_size)
 
 
-def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed):
+def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, own_lengths=()):
     """``model.fit``'s training arguments and validation data: length buckets (per step, token ids, streams and
     strategies; -1 marks padding), or the arrays as they are."""
     if not bucketed:
@@ -167,11 +169,11 @@ def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, buc
                 (x_val, one_hot(y_val, n_classes)))
     seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
     buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if isinstance(x_train, Streamed)
-               else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed))
+               else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed, own_lengths=own_lengths))
     # repeated, with the steps given: one iterator for the whole fit (Keras makes a new one each epoch otherwise,
     # and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
     return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
-            LengthBuckets(x_val, y_val, n_classes, batch_size).dataset())
+            LengthBuckets(x_val, y_val, n_classes, batch_size, own_lengths=own_lengths).dataset())
 
 
 def _result(history, guard, stopped_by, seconds, budget):
