@@ -96,8 +96,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attention", nargs="+", default=["additive", "none"], choices=("additive", "none"))
     parser.add_argument("--arch", default="bigru:128")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--max-target-length", type=int, default=20,
+                        help="Phones per output at most (the 99th percentile, 13, would make 1%% of the words "
+                             "impossible).")
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--words", type=int, default=None, help="Use a random subset of this many words.")
     parser.add_argument("--seed", type=int, default=0)
@@ -120,7 +123,8 @@ def main():
             settings = FitSettings(task="seq2seq", arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                                    seed=args.seed)
             data = DataSettings(str(files["train"]), val=str(files["val"]), test=str(files["test"]),
-                                options={"target_tokens": "space", "attention": attention})
+                                options={"target_tokens": "space", "attention": attention,
+                                         "max_target_length": args.max_target_length})
             started = time.perf_counter()
             fit_run(data, settings, out=run, verbose=2)
             seconds = time.perf_counter() - started

@@ -82,7 +82,8 @@ def fit(data, **values):
 
     Writes a run directory with the model, its SavedModel export, metrics, plots and the
     test predictions. Tasks (--task): many-to-one, one label per sequence; many-to-many, one per
-    step (sensor data); tag, a tag per token (CoNLL files); next-char, a character language model.
+    step (sensor data); tag, a tag per token (CoNLL files); next-char, a character language model;
+    seq2seq, an output text per source text (an encoder-decoder with attention).
 
     \b
     Examples:
@@ -92,6 +93,7 @@ def fit(data, **values):
       seqclf fit --arch lstm --window 20 --horizon 1 datasets/goog_daily.csv --walk-forward 4
       seqclf fit --task tag --arch bilstm datasets/ud_english_sample.conllu
       seqclf fit --task next-char datasets/tiny_shakespeare_sample.txt
+      seqclf fit --task seq2seq --target-tokens space datasets/cmudict_sample.tsv
       seqclf fit "data/part-*.parquet" --out runs/big   # shards: streamed, never all in memory
     """
     from .params import DATA_SETTINGS, SETTINGS
@@ -157,7 +159,8 @@ def evaluate(run_dir, data, text_col, series_col, label_col, format, encoding, o
 def predict(run_dir, data, texts, text_col, series_col, label_col, format, encoding, output):
     """Predict the labels of DATA (a file, or - for one text per line on stdin) with RUN_DIR.
 
-    Prints CSV: id, predicted label, one probability column per class.
+    Prints CSV: id, predicted label, one probability column per class (seq2seq: id, source,
+    output, score).
 
     For sensor models a row per series or window (id, start), or per step for many-to-many.
 

@@ -169,8 +169,9 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
 
     The task checks the held-out labels before training starts, so a refusal never costs a training.
     """
-    log.info("%s data, task %s, label column %r; rows: %d train, %d validation, %d test", adapter.kind,
-             adapter.task.name, adapter.label_col, len(train_frame), len(val_frame), len(test_frame))
+    log.info("%s data, task %s%s; rows: %d train, %d validation, %d test", adapter.kind, adapter.task.name,
+             f", label column {adapter.label_col!r}" if adapter.label_col else "", len(train_frame), len(val_frame),
+             len(test_frame))
     if not isinstance(train_frame, RowStream):
         adapter.task.check_held_out(adapter, adapter.check_classes(train_frame, data.data),
                                     {data.val or f"{data.data} (validation)": val_frame,
