@@ -38,6 +38,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/architectures.py
 	$(BIN)/python benchmarks/tagging_accuracy.py
 	$(BIN)/python benchmarks/char_lm.py --epochs 10 --batch-size 32
+	$(BIN)/python benchmarks/g2p.py
 	$(BIN)/python benchmarks/server_soak.py --seconds 60
 	$(BIN)/python benchmarks/scale.py
 

@@ -252,7 +252,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if "model_" in state:
             state["model_"] = _model_bytes(state["model_"])
             adapter = state["adapter_"]
-            state["adapter_"] = {"kind": adapter.kind, "config": adapter.get_config(), "classes": adapter.classes_}
+            state["adapter_"] = {"kind": adapter.kind, "config": adapter.get_config(), "classes": adapter.classes_,
+                                 "summary": adapter.summary()}
             state.pop("training_", None)
         return state
 
@@ -262,6 +263,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             saved = state["adapter_"]
             state["adapter_"] = get_adapter(saved["kind"])(**saved["config"])
             state["adapter_"].classes_ = saved["classes"]
+            state["adapter_"].restore(saved.get("summary", {}))  # what fit learned beyond the model (length caps)
             state.setdefault("task_", state["adapter_"].task)  # pickled before tasks were objects
             state.setdefault("arch_", state.get("arch") or state["task_"].default_arch)
         self.__dict__.update(state)

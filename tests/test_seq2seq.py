@@ -1,6 +1,7 @@
 """Sequence to sequence: the attention layer against its equations, decoding, and the task through every command."""
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -210,6 +211,7 @@ def test_python_estimator_fits_scores_clones_and_saves(tmp_path):
         g2p.predict_proba(["cat"])
     g2p.save(tmp_path / "run")
     assert list(seqclf.load(tmp_path / "run").predict(["cat"])) == list(g2p.predict(["cat"]))
+    assert list(pickle.loads(pickle.dumps(g2p)).predict(["cat"])) == list(g2p.predict(["cat"]))
 
 
 def test_a_headerless_two_column_file_and_word_tokens(tmp_path):

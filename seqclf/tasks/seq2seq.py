@@ -9,7 +9,6 @@ symbol error rate (edit distance to the closest reference over that reference's 
 the share of outputs the length cap cut.
 """
 
-import weakref
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -59,9 +58,7 @@ class SequenceToSequence(Task):
         if model not in _translators:
             translator = Translator(model, adapter.classes_, joiner(adapter.target_tokens), adapter.beam_size,
                                     adapter.max_target_length_)
-            held = weakref.ref(translator)
-            _translators[model] = (translator, tf.function(lambda texts, beam: held()(texts, beam),
-                                                           reduce_retracing=True))
+            _translators[model] = (translator, tf.function(translator.__call__, reduce_retracing=True))
         return _translators[model]
 
     def predictions(self, model, adapter, frame, beam_size=None):
