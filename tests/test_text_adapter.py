@@ -103,7 +103,7 @@ def test_registry_detects_text_and_names_the_kinds():
     assert detect_adapter(pd.DataFrame({"text": ["a"], "label": [1]}), "d") is TextAdapter
     with pytest.raises(DataError, match="could not tell what kind of data d holds"):
         detect_adapter(pd.DataFrame({"x": [1.0], "y": [2]}), "d")
-    with pytest.raises(ConfigError, match="unknown kind 'video'; choose one of: auto, stock, tokens, text, sensor, chars"):
+    with pytest.raises(ConfigError, match="unknown kind 'video'; choose one of: auto, stock, tokens, pairs, text, sensor, chars"):
         get_adapter("video")
 
 

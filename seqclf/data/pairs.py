@@ -147,8 +147,8 @@ class PairsAdapter(Adapter):
     def split(self, frame, size, seed, source, part):
         """Hold out a ``size`` share of the distinct sources at random: a source's references stay together."""
         sources = frame["source"].unique()
-        n_held = int(round(size * len(sources)))
-        if n_held < 1 or len(sources) - n_held < 2:
+        n_held = max(1, int(round(size * len(sources))))
+        if len(sources) - n_held < 2:
             raise DataError(f"{source} holds {len(sources)} distinct sources, too few to hold out a {part} share of "
                             f"{size:g}; add rows or pass --{part} FILE")
         held = set(np.random.default_rng(seed).permutation(sources)[:n_held])

@@ -40,7 +40,7 @@ class AdditiveAttention(keras.layers.Layer):
     >>> layer = AdditiveAttention(units=4)
     >>> values = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
     >>> context, weights = layer(np.ones((2, 6), "float32"), values, mask=np.arange(5) < np.array([[5], [2]]))
-    >>> context.shape, np.round(weights.numpy().sum(axis=1), 5).tolist(), float(weights[1, 2:].numpy().max())
+    >>> tuple(context.shape), np.round(weights.numpy().sum(axis=1), 5).tolist(), float(weights[1, 2:].numpy().max())
     ((2, 3), [1.0, 1.0], 0.0)
     """
 
