@@ -101,6 +101,8 @@ def main():
     parser.add_argument("--max-target-length", type=int, default=20,
                         help="Phones per output at most (the 99th percentile, 13, would make 1%% of the words "
                              "impossible).")
+    parser.add_argument("--dropout", type=float, default=None, help="[default: the task's, 0.1]")
+    parser.add_argument("--label-smoothing", type=float, default=None, help="[default: the task's, 0]")
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--words", type=int, default=None, help="Use a random subset of this many words.")
     parser.add_argument("--seed", type=int, default=0)
@@ -121,7 +123,7 @@ def main():
         for attention in args.attention:
             run = Path(scratch) / f"run-{attention}"
             settings = FitSettings(task="seq2seq", arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-                                   seed=args.seed)
+                                   dropout=args.dropout, label_smoothing=args.label_smoothing, seed=args.seed)
             data = DataSettings(str(files["train"]), val=str(files["val"]), test=str(files["test"]),
                                 options={"target_tokens": "space", "attention": attention,
                                          "max_target_length": args.max_target_length})

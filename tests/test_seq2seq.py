@@ -120,6 +120,16 @@ def test_a_wider_beam_scores_at_least_as_well(untrained):
     assert (wide >= narrow - 1e-6).all()
 
 
+def test_an_lstm_decoder_without_attention_reads_one_fixed_context():
+    model = build_seq2seq("lstm", source_vocab_size=12, target_vocab_size=9, units=(6,), decoder="lstm:5",
+                          attention="none")
+    encoder, decoder = parts(model)
+    assert decoder.units == 5 and decoder.attention is None
+    found = beam_search(encoder, decoder, np.array([[2, 3, 0], [4, 0, 0]]), 3, 5)
+    assert found["symbols"].shape == (2, 5) and float(tf.reduce_max(found["attention"])) == 0.0
+    assert model([np.array([[2, 3, 0]]), np.array([[2, 4]])]).shape == (1, 2, 9)
+
+
 def test_scores_honour_several_references():
     measured = scores(["K AE T", "D AO G", "X"], [["K AE T"], ["D AA G", "D AO G"], ["Y", "Y Y"]], "space", [0, 0, 1])
     assert measured["exact_match"] == pytest.approx(2 / 3) and measured["word_error_rate"] == pytest.approx(1 / 3)

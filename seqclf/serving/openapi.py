@@ -44,13 +44,21 @@ def openapi(inputs=None):
             "type": "object", "oneOf": [{"required": ["predictions"]}, {"required": ["outputs"]}],
             "properties": {
                 "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
-                "outputs": {"type": "object", "required": ["label", "probabilities"], "properties": {
-                    "label": {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
-                    "probabilities": {"type": "array", "items": {"$ref": "#/components/schemas/Probabilities"}}}},
+                "outputs": {"anyOf": [
+                    {"type": "object", "required": ["label", "probabilities"], "properties": {
+                        "label": {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
+                        "probabilities": {"type": "array", "items": {"$ref": "#/components/schemas/Probabilities"}}}},
+                    {"type": "object", "required": ["output", "score"], "properties": {
+                        "output": {"type": "array", "items": {"type": "string"}},
+                        "score": {"type": "array", "items": {"type": "number"}}}}]},
             }},
-        "Prediction": {"type": "object", "required": ["label", "probabilities"], "properties": {
-            "label": {"$ref": "#/components/schemas/Label"},
-            "probabilities": {"$ref": "#/components/schemas/Probabilities"}}},
+        "Prediction": {"anyOf": [
+            {"type": "object", "required": ["label", "probabilities"], "properties": {
+                "label": {"$ref": "#/components/schemas/Label"},
+                "probabilities": {"$ref": "#/components/schemas/Probabilities"}}},
+            {"type": "object", "required": ["output", "score"], "description": "a sequence-to-sequence model's answer",
+             "properties": {"output": {"type": "string"}, "score": {"type": "number",
+                                                                     "description": "mean log-probability per symbol"}}}]},
         "Label": {"description": "a class name; a list of them (one per step) for models that label every step",
                   "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "Probabilities": {"type": "array", "description": "one per class; one such list per step for per-step models",
