@@ -7,8 +7,12 @@ __all__ = ["SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load",
 
 def __getattr__(name):
     # TensorFlow loads on first use, so that `seqclf --help` and the CLI's log settings come first.
-    if name in ("SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load"):
+    if name in ("SequenceClassifier", "SequenceTagger", "load"):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "SequenceTranslator":
+        from .translator import SequenceTranslator
+
+        return SequenceTranslator
     raise AttributeError(f"module 'seqclf' has no attribute {name!r}")

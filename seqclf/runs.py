@@ -256,7 +256,7 @@ def report_lines(config, metrics):
 def predict_run(run_dir, data=None, texts=None, format=None, encoding="utf-8", columns=None):
     """Predictions of a run's model: a table of id, predicted label and one probability per class."""
     model, adapter, _ = load_run(run_dir)
-    if texts is not None and adapter.kind not in ("text", "pairs"):
+    if texts is not None and not adapter.reads_texts:
         raise ConfigError(f"--text applies to text models; {run_dir} holds a {adapter.kind} model: pass a data file")
     frame = pd.DataFrame({"text": list(texts)}) if texts is not None else None
     frame = _read_for(adapter, data, "lines" if texts is not None else format, encoding, columns, labeled=False,

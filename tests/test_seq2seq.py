@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 import seqclf
 from seqclf.cli import main
+from seqclf.errors import ConfigError
 from seqclf.models.seq2seq import END, START, AdditiveAttention, beam_search, build_seq2seq, parts
 from seqclf.tasks.seq2seq import scores
 
@@ -217,7 +218,7 @@ def test_python_estimator_fits_scores_clones_and_saves(tmp_path):
     g2p.fit(frame["source"], frame["target"])
     assert g2p.predict(["cat", "dog"]).shape == (2,)
     assert 0.0 <= g2p.score(frame["source"], frame["target"]) <= 1.0
-    with pytest.raises(seqclf.estimators.ConfigError, match="texts, not class probabilities"):
+    with pytest.raises(ConfigError, match="texts, not class probabilities"):
         g2p.predict_proba(["cat"])
     g2p.save(tmp_path / "run")
     assert list(seqclf.load(tmp_path / "run").predict(["cat"])) == list(g2p.predict(["cat"]))

@@ -83,6 +83,7 @@ class Adapter:
     kind = None
     description = ""
     tasks = TasksOf()
+    reads_texts = False  #: its input is one text per row (``seqclf predict --text`` applies)
 
     def __init__(self, label_col=None, task=None, **options):
         self.label_col = label_col

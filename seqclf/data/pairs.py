@@ -57,6 +57,7 @@ class PairsAdapter(Adapter):
 
     kind = "pairs"
     description = "source and target texts, one pair per row (--task seq2seq)"
+    reads_texts = True
 
     @classmethod
     def detect(cls, frame):
@@ -128,13 +129,14 @@ class PairsAdapter(Adapter):
     def label_strings(self, frame):
         return frame["target"]
 
-    def check_classes(self, frame, source):
-        """The target symbols of ``frame``; a single distinct target is an error (nothing to learn)."""
+    def check_classes(self, frame, source, symbols=None):
+        """The target symbols of ``frame`` (``symbols``: its targets already cut); a single distinct target is an
+        error (nothing to learn)."""
         distinct = frame["target"].unique()
         if len(distinct) < 2:
             raise DataError(f"{source} has one distinct target only ({distinct[0]!r} for every row); a "
                             f"sequence-to-sequence model needs different targets to learn from")
-        return sorted({s for row in symbols_of(distinct, self.target_tokens) for s in row})
+        return sorted({s for row in (symbols or symbols_of(distinct, self.target_tokens)) for s in row})
 
     def label_counts(self, frame):
         """How often each target symbol occurs (``class_counts`` of the run's summary)."""
@@ -177,7 +179,7 @@ class PairsAdapter(Adapter):
                         "out of training", source, too_long, len(train), self.max_target_length_)
         counts = pd.Series([s for row in source_symbols for s in row], dtype=object).value_counts()
         self.source_symbols_ = sorted(counts.index, key=lambda s: (-counts[s], s))
-        self.classes_ = list(SPECIALS) + self.check_classes(train, source)
+        self.classes_ = list(SPECIALS) + self.check_classes(train, source, target_symbols)
         self.lookup_ = SymbolLookup(self.source_symbols_, self.source_tokens, self.max_source_length_,
                                     name="source_lookup")
         return self

@@ -47,6 +47,7 @@ class TextAdapter(Adapter):
 
     kind = "text"
     description = "text column + label column (sentiment, topics); tokenised inside the model"
+    reads_texts = True
     def __init__(self, label_col=None, task=None, **options):
         super().__init__(label_col, task, **options)
         self._check_options()

@@ -177,6 +177,14 @@ def parse_decoder(spec):
     return cell, int(units) if units else None
 
 
+def check_encoder(architecture):
+    """``architecture`` if it can encode a source (recurrent layers only); else :class:`ConfigError`."""
+    if architecture.attention or architecture.convolution:
+        raise ConfigError(f"{architecture.spec!r}: the encoder of a sequence-to-sequence model is recurrent layers "
+                          f"only (the decoder's attention is --attention); leave out +attn, +fcn and +mfcn")
+    return architecture
+
+
 def build_seq2seq(arch, *, source_vocab_size, target_vocab_size, units=(64,), embedding_dim=64, decoder="gru",
                   attention="additive", dropout=0.0, recurrent_dropout=0.0, name="seq2seq"):
     """Build the encoder-decoder: ``[source ids (n, S), previous symbols (n, T)]`` in, next-symbol
@@ -197,10 +205,7 @@ def build_seq2seq(arch, *, source_vocab_size, target_vocab_size, units=(64,), em
     >>> model.output_shape
     (None, None, 12)
     """
-    architecture = get_architecture(arch)
-    if architecture.attention or architecture.convolution:
-        raise ConfigError(f"{arch!r}: the encoder of --task seq2seq is recurrent layers only (its attention is "
-                          f"--attention); leave out +attn, +fcn and +mfcn")
+    architecture = check_encoder(get_architecture(arch))
     units = architecture.units or tuple(units)
     cell, decoder_units = parse_decoder(decoder)
     source = keras.Input(shape=(None,), dtype="int64", name="source_ids")

@@ -37,7 +37,7 @@ class Task:
     label_rank : int
         Axes of the exported ``label`` output: 1 per sequence, 2 per step.
     estimator : str
-        The class of :mod:`seqclf.estimators` that ``seqclf.load`` gives back for its runs.
+        The estimator class ``seqclf.load`` gives back for its runs, as ``module.Class``.
     own_lengths : tuple of int
         Which encoded inputs are batched at their own length, not the targets' (a translation's source).
     """
@@ -50,7 +50,7 @@ class Task:
     kind_archs = {}
     defaults = {}
     label_rank = 1
-    estimator = "SequenceClassifier"
+    estimator = "seqclf.estimators.SequenceClassifier"
     own_lengths = ()
 
     def __repr__(self):

@@ -18,7 +18,7 @@ class PerStep(Task):
     kinds = ("sensor",)
     per_step = True
     label_rank = 2
-    estimator = "SequenceTagger"
+    estimator = "seqclf.estimators.SequenceTagger"
 
     def scored(self, adapter, frame, probabilities, source):
         """The real (unpadded) steps of every sequence, flattened."""

@@ -30,14 +30,14 @@ class SequenceToSequence(Task):
     kinds = ("pairs",)
     per_step = True  # a label per output step in training: the next symbol
     label_rank = None
-    estimator = "SequenceTranslator"
+    estimator = "seqclf.translator.SequenceTranslator"
     own_lengths = (0,)  # the source ids; the previous symbols have the targets' length
     defaults = {"class_weight": "none", "label_smoothing": 0.0}
 
     def check_arch(self, architecture):
-        if architecture.attention or architecture.convolution:
-            raise ConfigError(f"{architecture.spec!r}: the encoder of --task seq2seq is recurrent layers only (the "
-                              f"decoder's attention is --attention); leave out +attn, +fcn and +mfcn")
+        from ..models.seq2seq import check_encoder
+
+        check_encoder(architecture)
 
     def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name):
         from ..models.seq2seq import build_seq2seq
