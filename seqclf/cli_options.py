@@ -51,6 +51,8 @@ def _option(p):
     kinds = f"[{', '.join(p.kinds)}] " if p.kinds else ""
     paths = {"val": click.Path(dir_okay=False), "test": click.Path(dir_okay=False), "out": click.Path(file_okay=False)}
     shown = f" [default: {default}]" if p.group == "kind" and default is not None else ""
+    if p.type is bool:  # a switch: present or not (None when left out, so a kind can tell)
+        return click.option(p.flag, p.name, is_flag=True, default=None, help=kinds + p.help)
     return click.option(p.flag, p.name, type=paths.get(p.name) or _click_type(p),
                         default=None if p.group == "kind" else default,
                         show_default=p.group != "kind" and default is not None, help=kinds + p.help + shown)

@@ -117,13 +117,12 @@ def local_copy(model):
     return copy
 
 
-def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, label_smoothing,
-        verbose):
+def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, loss, verbose):
     """Train a compiled ``model`` created in ``strategy.scope()`` on tf.data batches ``(x, one-hot y, weights)``:
     ``train_batches`` repeats, ``steps`` of them make an epoch.
 
     Padding steps carry weight 0 and a target row of zeros. The loss of a global batch is the
-    weighted cross-entropy summed over its real steps, divided by their number over all workers
+    weighted ``loss`` (a Keras loss without reduction: one value per step) summed over its real steps, divided by their number over all workers
     (``tf.nn.compute_average_loss``); accuracy counts the real steps. ``callbacks`` see the same
     calls and logs as under ``model.fit``. Training stops on all workers together: at the end of
     an epoch when any of them asks to (early stopping, Ctrl-C), at once on a NaN loss (all
@@ -131,7 +130,7 @@ def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks
     """
     val_steps = int(val_batches.cardinality())
     train_data, val_data = (strategy.experimental_distribute_dataset(_split_batches(d)) for d in (train_batches, val_batches))
-    train_step, val_step = _steps(model, strategy, clipnorm, clipvalue, label_smoothing)
+    train_step, val_step = _steps(model, strategy, clipnorm, clipvalue, loss)
     callbacks = keras.callbacks.CallbackList(callbacks, add_progbar=verbose > 0, model=model, verbose=verbose,
                                              epochs=epochs, steps=steps)
     model.stop_training = False
@@ -178,9 +177,8 @@ def _split_batches(batches):
     return batches.with_options(options)
 
 
-def _steps(model, strategy, clipnorm, clipvalue, label_smoothing):
+def _steps(model, strategy, clipnorm, clipvalue, loss_fn):
     """``tf.function`` training and validation steps; each takes an iterator and returns loss, hits, real steps."""
-    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=None)
     replicas = strategy.num_replicas_in_sync
 
     def measure(x, y, weights, training):

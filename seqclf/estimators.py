@@ -29,6 +29,7 @@ from .errors import ConfigError, DataError
 from .inputs import as_frame
 from .models.archs import get_architecture
 from .models.builders import check_builder_settings
+from .models.crf import decoding
 from .params import PARAMS
 from .rundir import load_model, load_run, read_history, write_run
 from .tasks.per_step import PerStep
@@ -171,7 +172,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                          else np.unique(adapter.raw_labels(frame).to_numpy()))
         if self.classes_.dtype.kind in "US":
             self.classes_ = self.classes_.astype(object)
-        self.task_, self.adapter_, self.model_ = task, adapter, adapter.wrap(core)
+        self.task_, self.adapter_, self.model_ = task, adapter, adapter.wrap(decoding(core))
         self.history_ = self.training_.history
         self.n_parameters_ = int(core.count_params())
         self.rows_ = {"train": len(frame), "val": len(val_frame)}

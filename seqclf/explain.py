@@ -139,6 +139,78 @@ class Alignment:
                 f"(score {self.score:.3f})", "most attended source symbol per output symbol: " + ", ".join(most)]
 
 
+@dataclass
+class Tagging:
+    """A tagger's reading of one sentence: the tag it gives each token and how sure it is of every tag there."""
+
+    tokens: list
+    tags: list  # the tag given to each token (a CRF's: its Viterbi path)
+    probabilities: np.ndarray  # (tokens, tags): softmax per token, or a CRF's marginals p(y_t = k)
+    classes: list
+    kind: str  # "softmax" or "CRF marginals"
+
+    def figure(self):
+        """Tags down, tokens across, shaded by probability; a dot marks the tag given."""
+        figure = Figure(figsize=(max(4, 0.5 * len(self.tokens) + 2), max(3, 0.3 * len(self.classes) + 1.2)),
+                        layout="constrained")
+        axes = figure.subplots()
+        image = axes.imshow(self.probabilities.T, cmap="Greens", vmin=0, vmax=1, aspect="auto",
+                            interpolation="nearest")
+        chosen = [self.classes.index(tag) for tag in self.tags]
+        axes.scatter(np.arange(len(self.tokens)), chosen, s=12, color="tab:red", label="tag given")
+        axes.set_xticks(np.arange(len(self.tokens)), self.tokens, rotation=90 if len(self.tokens) > 10 else 0)
+        axes.set_yticks(np.arange(len(self.classes)), self.classes, fontsize="small")
+        axes.set_title(f"{self.kind} per token; the dots: the tags given", fontsize="small")
+        figure.colorbar(image, ax=axes, shrink=0.8, label="probability")
+        return figure
+
+    def to_html(self):
+        """A stand-alone HTML page: each token over its tag, shaded by the tag's probability."""
+        cells = "".join(
+            f'<td style="background: rgba(44,160,44,{p:.3f}); padding: 3px 6px; text-align: center" '
+            f'title="{p:.3f}">{html.escape(token)}<br><small>{html.escape(tag)}</small></td>'
+            for token, tag, p in zip(self.tokens, self.tags, self._given()))
+        return (f"<!doctype html><meta charset='utf-8'><title>seqclf explain</title><body style='font-family: "
+                f"sans-serif'><p>tags given, shaded by their probability ({html.escape(self.kind)}):</p>"
+                f"<table style='border-collapse: collapse'><tr>{cells}</tr></table>")
+
+    def _repr_html_(self):
+        return self.to_html()
+
+    def _given(self):
+        return [float(row[self.classes.index(tag)]) for row, tag in zip(self.probabilities, self.tags)]
+
+    def lines(self):
+        """What ``seqclf explain`` prints: each token with its tag and that tag's probability."""
+        return [f"tags ({self.kind}): " + " ".join(f"{token}/{tag} ({p:.2f})" for token, tag, p in
+                                                   zip(self.tokens, self.tags, self._given()))]
+
+
+def explain_tags(estimator, X, index=0):
+    """The tags a fitted tagger gives ``X[index]``, with each token's probabilities: for a CRF, the marginals of the
+    forward-backward algorithm beside the Viterbi path it decodes."""
+    from .models.crf import crf_layer
+
+    adapter = estimator.adapter_
+    frames = adapter.prepare(as_frame(X, None, adapter.input_column(), None), "X", labeled=False)
+    if not 0 <= index < len(frames):
+        raise ConfigError(f"row {index} is out of range: the input has {len(frames)} sentences (rows count from 0)")
+    frame = frames.iloc[[index]]
+    tokens = list(frame[adapter.tokens_col].iloc[0])
+    tags = [str(tag) for tag in estimator.predict(frame)[0][:len(tokens)]]
+    core, classes = _core(estimator.model_), [str(c) for c in estimator.classes_]
+    crf = crf_layer(core)
+    if crf is None:
+        return Tagging(tokens, tags, estimator.predict_proba(frame)[0, :len(tokens)], classes, "softmax")
+    encoded = _preprocessed(estimator.model_, core, adapter.raw_inputs(frame).astype(str))
+    if len(core.inputs) == 1 and isinstance(encoded, (tuple, list)):  # the character ids go unused
+        encoded = encoded[0]
+    potentials = keras.Model(core.inputs, core.get_layer("potentials").output)(encoded)
+    mask = np.ones((1, len(tokens)), "float32")
+    posterior = keras.ops.convert_to_numpy(crf.marginals(potentials, mask))[0]
+    return Tagging(tokens, tags, posterior, classes, "CRF marginals")
+
+
 def plot_alignment(alignment, path):
     """Save ``alignment``'s figure as a PNG at ``path``."""
     alignment.figure().savefig(path, dpi=100, format="png")
@@ -185,13 +257,7 @@ def inside(model, raw):
         raise ConfigError("this model's recurrent layers read the dimension-shuffled series (one step per channel, "
                           "LSTM-FCN's reading), so they have no time steps to show; attention and activations over "
                           "time need a design without +fcn/+mfcn")
-    x = keras.ops.convert_to_tensor(raw)
-    for layer in model.layers if core is not model else ():  # the wrapper's preprocessing, up to the core
-        if layer is core:
-            break
-        if not isinstance(layer, keras.layers.InputLayer):
-            x = layer(x)
-    encoded = x
+    x = encoded = _preprocessed(model, core, raw)
     mask, sequence, attention = None, None, None
     for layer in core.layers:
         if isinstance(layer, keras.layers.InputLayer) or isinstance(layer, keras.layers.Dropout):
@@ -214,6 +280,17 @@ def inside(model, raw):
     sequence = keras.ops.convert_to_numpy(sequence)
     mask = keras.ops.convert_to_numpy(mask).astype(bool) if mask is not None else np.ones(sequence.shape[:2], bool)
     return attention, sequence, mask, keras.ops.convert_to_numpy(encoded)
+
+
+def _preprocessed(model, core, raw):
+    """``raw`` through the wrapper's preprocessing layers, up to the ``core`` model: what the core reads."""
+    x = keras.ops.convert_to_tensor(raw)
+    for layer in model.layers if core is not model else ():
+        if layer is core:
+            break
+        if not isinstance(layer, keras.layers.InputLayer):
+            x = layer(x)
+    return x
 
 
 def _core(model):

@@ -130,6 +130,11 @@ PARAMS = {p.name: p for p in (
           "kind", kinds=("tokens",)),
     Param("char_encoder", "on", "Read each word's characters too, so unseen words get features from their "
                                 "spelling.", "kind", choices=("on", "off"), kinds=("tokens",)),
+    Param("head", "softmax", "The output per token: a softmax, or a linear-chain CRF that also learns which tag "
+                             "follows which (trained on the sentence's likelihood, decoded with Viterbi).", "kind",
+          choices=("softmax", "crf"), kinds=("tokens",)),
+    Param("constrain_bio", False, "With --head crf and IOB2 tags: forbid transitions IOB2 does not allow (I-X only "
+                                  "after B-X or I-X).", "kind", type=bool, kinds=("tokens",)),
     Param("source_col", None, "Column holding the source texts [auto: source, input, src; a two-column file with "
                               "neither name: the first column, no header].", "kind", kinds=("pairs",)),
     Param("target_col", None, "Column holding the target texts [auto: target, output, tgt; else the second "

@@ -19,6 +19,8 @@ import tensorflow as tf
 import keras
 
 from ..errors import ConfigError, DataError
+from ..models.builders import HEADS
+from ..models.crf import check_bio
 from ..models.string_layers import PADDING, TokenLookup
 from ..padding import padded
 from .adapters import Adapter, encode_labels, register_adapter
@@ -54,6 +56,10 @@ class TokenTaggingAdapter(Adapter):
         super().__init__(label_col, task, **options)
         if self.char_encoder not in ("on", "off"):
             raise ConfigError(f"The 'char_encoder' parameter must be 'on' or 'off'. Got {self.char_encoder!r} instead.")
+        if self.head not in HEADS:
+            raise ConfigError(f"The 'head' parameter must be one of {', '.join(HEADS)}. Got {self.head!r} instead.")
+        if self.constrain_bio and self.head != "crf":
+            raise ConfigError("--constrain-bio constrains a CRF's transitions; add --head crf")
 
     def input_column(self):
         return self.tokens_col or "tokens"
@@ -135,6 +141,8 @@ class TokenTaggingAdapter(Adapter):
     def fit(self, train, source):
         """Learn the tags, the word vocabulary (lowercased) and the characters from the training split."""
         self.fit_labels(train, source)
+        if self.constrain_bio:
+            self._check_bio(train, source)
         words = Counter(token.lower() for tokens in train[self.tokens_col] for token in tokens)
         vocabulary = [w for w, _ in words.most_common()]
         frequent = [w for w, c in words.most_common() if c >= MIN_WORD_COUNT]
@@ -147,6 +155,21 @@ class TokenTaggingAdapter(Adapter):
         self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
         self.lookup_ = TokenLookup(self.words_, self.characters_, MAX_CHARS, name="token_lookup")
         return self
+
+    def _check_bio(self, train, source):
+        """``--constrain-bio`` needs IOB2 tags that keep its rule in the training data (else its gold paths would
+        be forbidden ones)."""
+        others = [tag for tag in self.classes_ if tag != "O" and not tag.startswith(("B-", "I-"))]
+        if others:
+            raise DataError(f"--constrain-bio needs IOB2 tags (O, B-X, I-X); {source} also has "
+                            f"{', '.join(map(repr, others[:5]))}: leave --constrain-bio out")
+        broken = check_bio(list(train[self.label_col]))
+        if broken is not None:
+            number, step = broken
+            tags = train[self.label_col].iloc[number]
+            raise DataError(f"{source}: sentence {_ids(train, pd.Series(np.arange(len(train)) == number))} breaks IOB2 at token "
+                            f"{step + 1} ({' '.join(tags[max(0, step - 1):step + 1])!r}: I-X must follow B-X or I-X); "
+                            f"IOB1 tags need --constrain-bio left out")
 
     def raw_inputs(self, frame):
         """Token strings ``(n_sentences, longest sentence)``, padded with ``""``."""
@@ -163,12 +186,13 @@ class TokenTaggingAdapter(Adapter):
 
     def model_inputs(self):
         chars = {"char_vocab_size": len(self.characters_) + RESERVED, "max_chars": MAX_CHARS}
+        crf = {"head": "crf", "tags": list(self.classes_), "constrain_bio": bool(self.constrain_bio)}
         return {"vocab_size": len(self.words_) + RESERVED, "embedding_dim": self.embedding_dim,
-                **(chars if self.char_encoder == "on" else {})}
+                **(chars if self.char_encoder == "on" else {}), **(crf if self.head == "crf" else {})}
 
     def model_defaults(self):
-        """Dropout 0.5 as in the bi-LSTM taggers of the literature."""
-        return {"pooling": "last", "dropout": 0.5}
+        """Dropout 0.5 as in the bi-LSTM taggers of the literature; a CRF is trained on its likelihood, unsmoothed."""
+        return {"pooling": "last", "dropout": 0.5, **({"label_smoothing": 0.0} if self.head == "crf" else {})}
 
     def wrap(self, core):
         """A model from token strings ``(n_sentences, n_tokens)`` (``""`` = padding) to tag probabilities."""

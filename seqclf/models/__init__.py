@@ -4,4 +4,4 @@ Importing this package registers every custom layer and cell with Keras, so that
 loads (in safe mode) whichever of them it uses, whatever else the process has imported.
 """
 
-from . import cells, fcn, layers, seq2seq, string_layers  # noqa: F401
+from . import cells, crf, fcn, layers, seq2seq, string_layers  # noqa: F401

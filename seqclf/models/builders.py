@@ -11,15 +11,18 @@ from .. import tasks
 from ..errors import ConfigError
 from ..params import PARAMS
 from .archs import get_architecture
+from .crf import CRF
 from .fcn import ConvolutionBranch, DimensionShuffle
 from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
+HEADS = ("softmax", "crf")
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
-                     n_features=None, downsample=1, series_length=None, name="classifier"):
+                     n_features=None, downsample=1, series_length=None, head="softmax", tags=None,
+                     constrain_bio=False, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
@@ -63,6 +66,12 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         the series through LSTM-FCN's dimension shuffle (:class:`~seqclf.models.fcn.DimensionShuffle`:
         each channel one step of its first ``series_length`` values) while the convolution branch
         reads it step by step. Without it (or per step) both read it step by step.
+    head : {"softmax", "crf"}
+        The output: a softmax per step (or per sequence), or, per step only, tag scores read by a
+        linear-chain CRF (:class:`~seqclf.models.crf.CRF`, layer ``crf``) that learns which tag follows which;
+        its output is the potentials in training, for :class:`~seqclf.models.crf.CRFLoss`.
+    tags, constrain_bio : list of str, bool
+        With the CRF: forbid the transitions IOB2 does not allow among the tag names ``tags``.
 
     Examples
     --------
@@ -77,6 +86,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     per_step = task.per_step
     if (vocab_size is None) == (n_features is None):
         raise ConfigError("build_classifier needs exactly one of vocab_size (tokens) or n_features (floats)")
+    if head not in HEADS:
+        raise ConfigError(f"The 'head' parameter must be one of {', '.join(HEADS)}. Got {head!r} instead.")
+    if head == "crf" and not per_step:
+        raise ConfigError(f"--head crf needs a label per step (--task tag or many-to-many); --task {task.name} gives "
+                          f"one label per sequence")
     if n_classes < 2:
         raise ConfigError(f"The 'n_classes' parameter must be >= 2. Got {n_classes!r} instead.")
 
@@ -112,7 +126,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = keras.layers.Concatenate(name="with_convolutions")([x, branch])
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    if head == "crf":
+        potentials = keras.layers.Dense(n_classes, name="potentials")(x)
+        outputs = CRF(n_classes, tags=tags, constrain_bio=constrain_bio, name="crf")(potentials)
+    else:
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

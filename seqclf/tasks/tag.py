@@ -58,6 +58,13 @@ class Tag(PerStep):
             return {}
         return {"entities": entity_scores(list(frame[adapter.label_col]), adapter.predicted_tags(frame, probabilities))}
 
+    def explain(self, estimator, X, index):
+        """Each token's tag and probabilities (a CRF's marginals beside its Viterbi path): :func:`seqclf.explain.
+        explain_tags`."""
+        from ..explain import explain_tags
+
+        return explain_tags(estimator, X, index)
+
     def report_lines(self, metrics):
         if "entities" not in metrics:
             return []

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from .. import distribute
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
+from ..models.crf import CRFLoss, crf_layer
 from ..optimizers import LazyAdam
 from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
 from .callbacks import CtrlC, NonFiniteLossGuard, StepAccuracy, TrainingState, WarmUpEarlyStopping
@@ -53,7 +54,10 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
 
     The loss is cross-entropy with ``label_smoothing`` (targets ``1 - s + s/k`` and ``s/k``):
     it keeps the model from growing over-confident, so the validation loss keeps tracking
-    accuracy for longer and early stopping does not stop at the first epoch.
+    accuracy for longer and early stopping does not stop at the first epoch. A model ending in a
+    CRF (:class:`~seqclf.models.crf.CRF`) is trained on the negative log-likelihood of its tag
+    sequences instead (:class:`~seqclf.models.crf.CRFLoss`); its accuracy during training is that of
+    the potentials alone.
 
     Gradients are clipped, because backpropagation through time multiplies by the recurrent
     weights once per step and can blow up on long sequences (exploding gradients): by default
@@ -125,7 +129,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
             else:
                 distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
                                epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
-                               clipvalue=clipvalue, label_smoothing=label_smoothing, verbose=verbose)
+                               clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None),
+                               verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if stopper.stopped_epoch > 0:
@@ -148,9 +153,20 @@ def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothin
     with distribute.scope(strategy):
         model.compile(
             optimizer=LazyAdam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            loss=training_loss(model, label_smoothing),
             metrics=[StepAccuracy() if per_step else "accuracy"],
         )
+
+
+def training_loss(model, label_smoothing, reduction="sum_over_batch_size"):
+    """Cross-entropy with ``label_smoothing``; for a model with a CRF output, the CRF's negative log-likelihood."""
+    crf = crf_layer(model)
+    if crf is None:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
+    if label_smoothing:
+        raise ConfigError(f"--label-smoothing {label_smoothing:g} does not apply to --head crf (trained on the "
+                          f"likelihood of the whole tag sequence); leave it out")
+    return CRFLoss(crf, reduction=reduction)
 
 
 def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
