@@ -155,9 +155,11 @@ def invoke(*args):
 
 def test_cli_constrained_crf_never_gives_an_inside_tag_out_of_place(tmp_path):
     train = tmp_path / "chunks.txt"
-    train.write_text("\n\n".join(CHUNKS * 12) + "\n", encoding="utf-8")
+    broken = "of IN B-PP\nthe DT I-NP\nyear NN I-NP"  # CoNLL-2000's training file has 19 such sentences
+    train.write_text("\n\n".join(CHUNKS * 120 + [broken] * 2) + "\n", encoding="utf-8")
     result = invoke("fit", "--task", "tag", "--head", "crf", "--constrain-bio", train, "--out", tmp_path / "run", *TINY)
     assert result.exit_code == 0, result.output
+    assert "training sentence(s) break IOB2" in result.output and "left out of the loss" in result.output
     table = pd.read_csv(tmp_path / "run" / "test_predictions.csv", keep_default_na=False)
     assert check_bio([list(group["label"]) for _, group in table.groupby("id", sort=False)]) is None
 
@@ -174,11 +176,12 @@ def test_cli_crf_settings_that_cannot_work_exit_2_with_one_line(tmp_path, option
     assert not (tmp_path / "run").exists()
 
 
-def test_cli_iob1_tags_are_refused_by_constrain_bio_with_the_sentence(tmp_path):
+def test_cli_iob1_tags_are_refused_by_constrain_bio_with_the_first_sentence(tmp_path):
     train = tmp_path / "iob1.txt"
     train.write_text("\n\n".join(CHUNKS * 3 + ["the DT I-NP\ncat NN I-NP"] * 5) + "\n", encoding="utf-8")
     result = invoke("fit", "--task", "tag", "--head", "crf", "--constrain-bio", train, "--out", tmp_path / "run", *TINY)
-    assert result.exit_code == 2 and "breaks IOB2 at token 1" in result.output, result.output
+    assert result.exit_code == 2, result.output
+    assert "training sentences break IOB2, the first sentence" in result.output and "IOB1" in result.output
 
 
 def test_explain_shows_the_viterbi_path_beside_the_crf_marginals(crf_tagger):

@@ -11,6 +11,7 @@ n_tokens)`` strings; the server pads ragged lists itself) and returns a tag per 
 """
 
 import json
+import logging
 from collections import Counter
 
 import numpy as np
@@ -20,12 +21,13 @@ import keras
 
 from ..errors import ConfigError, DataError
 from ..models.builders import HEADS
-from ..models.crf import check_bio
+from ..models.crf import iob2_breaks
 from ..models.string_layers import PADDING, TokenLookup
 from ..padding import padded
 from .adapters import Adapter, encode_labels, register_adapter
 from .columns import TAG_NAMES, TOKEN_NAMES, find_column
 
+log = logging.getLogger(__name__)
 MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
 DEFAULT_MAX_TOKENS = 20_000
 MIN_WORD_COUNT = 2
@@ -34,6 +36,7 @@ MAX_CHARACTERS = 500
 MAX_CHARS = 20  # characters of a word the character encoder reads
 RESERVED = 2  # padding and unknown
 BATCH = 1024
+MAX_IOB2_BREAKS = 0.01  # share of training sentences that may break IOB2 under --constrain-bio
 
 
 @register_adapter
@@ -157,19 +160,33 @@ class TokenTaggingAdapter(Adapter):
         return self
 
     def _check_bio(self, train, source):
-        """``--constrain-bio`` needs IOB2 tags that keep its rule in the training data (else its gold paths would
-        be forbidden ones)."""
+        """``--constrain-bio`` needs IOB2 tags. A few training sentences that break IOB2 (CoNLL-2000 has 19 of
+        8,936) are left out of the loss with a warning (:meth:`blank_iob2_breaks`): the constraints forbid their
+        gold paths. More than :data:`MAX_IOB2_BREAKS` of them means another scheme (IOB1), refused."""
         others = [tag for tag in self.classes_ if tag != "O" and not tag.startswith(("B-", "I-"))]
         if others:
             raise DataError(f"--constrain-bio needs IOB2 tags (O, B-X, I-X); {source} also has "
                             f"{', '.join(map(repr, others[:5]))}: leave --constrain-bio out")
-        broken = check_bio(list(train[self.label_col]))
-        if broken is not None:
-            number, step = broken
-            tags = train[self.label_col].iloc[number]
-            raise DataError(f"{source}: sentence {_ids(train, pd.Series(np.arange(len(train)) == number))} breaks IOB2 at token "
-                            f"{step + 1} ({' '.join(tags[max(0, step - 1):step + 1])!r}: I-X must follow B-X or I-X); "
+        breaks = iob2_breaks(list(train[self.label_col]))
+        if not breaks:
+            return
+        number, step = breaks[0]
+        tags = train[self.label_col].iloc[number]
+        where = (f"sentence {_ids(train, pd.Series(np.arange(len(train)) == number))} at token {step + 1} "
+                 f"({' '.join(tags[max(0, step - 1):step + 1])!r}: I-X must follow B-X or I-X)")
+        if len(breaks) > MAX_IOB2_BREAKS * len(train):
+            raise DataError(f"{source}: {len(breaks)} of {len(train)} training sentences break IOB2, the first {where}; "
                             f"IOB1 tags need --constrain-bio left out")
+        log.warning("%s: %d training sentence(s) break IOB2, the first %s; --constrain-bio forbids their transitions, "
+                    "so they are left out of the loss", source, len(breaks), where)
+
+    def blank_iob2_breaks(self, frame, targets):
+        """With ``--constrain-bio``: the targets ``(n, T)`` of sentences that break IOB2 all -1 (left out of the
+        loss), since their gold paths are forbidden ones."""
+        if self.constrain_bio:
+            for number, _ in iob2_breaks(list(frame[self.label_col])):
+                targets[number] = -1
+        return targets
 
     def raw_inputs(self, frame):
         """Token strings ``(n_sentences, longest sentence)``, padded with ``""``."""

@@ -124,13 +124,22 @@ def bio_allowed(tags):
     return first, after
 
 
-def check_bio(tags):
-    """The first IOB2 violation among tag sequences ``tags``: ``(sentence index, step)``, or ``None``."""
+def iob2_breaks(tags):
+    """Where tag sequences ``tags`` break IOB2 (an ``I-X`` first or after anything but ``B-X``/``I-X``): the first
+    ``(sentence index, step)`` of each sentence that does."""
+    breaks = []
     for number, sequence in enumerate(tags):
         for step, tag in enumerate(sequence):
             if tag.startswith("I-") and (step == 0 or sequence[step - 1] not in ("B-" + tag[2:], tag)):
-                return number, step
-    return None
+                breaks.append((number, step))
+                break
+    return breaks
+
+
+def check_bio(tags):
+    """The first IOB2 break among tag sequences ``tags``: ``(sentence index, step)``, or ``None``."""
+    breaks = iob2_breaks(tags)
+    return breaks[0] if breaks else None
 
 
 @keras.saving.register_keras_serializable(package="seqclf")

@@ -46,8 +46,9 @@ class Tag(PerStep):
                             ", ".join(f"{tag!r} x{n}" for tag, n in counts.head(5).items()))
 
     def targets(self, adapter, frame, source):
-        """For training and early stopping: tokens with an unseen tag are left out of the loss."""
-        return adapter.targets(frame, source, unseen=-1)
+        """For training and early stopping: tokens with an unseen tag are left out of the loss (and, under
+        ``--constrain-bio``, sentences that break IOB2)."""
+        return adapter.blank_iob2_breaks(frame, adapter.targets(frame, source, unseen=-1))
 
     def step_targets(self, adapter, frame, source):
         return adapter.targets(frame, source, unseen=UNSEEN)
