@@ -274,7 +274,7 @@ def explain(run_dir, data, text, row, out, format, encoding, label_col):
     if (text is None) == (data is None):
         raise ConfigError("pass either DATA or --text, not both and not neither")
     estimator = load(run_dir)
-    X = [text] if text is not None else read_table(data, format, encoding)
+    X = [text] if text is not None else read_table(data, estimator.task_.read_format(data, format), encoding)
     view = estimator.task_.explain(estimator, X, index=0 if text is not None else row)
     out = Path(out) if out else Path(run_dir) / "explain"
     out.mkdir(parents=True, exist_ok=True)

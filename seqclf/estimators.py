@@ -12,12 +12,9 @@ import logging
 import re
 import tempfile
 from pathlib import Path
-import weakref
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -31,11 +28,11 @@ from .models.archs import get_architecture
 from .models.builders import check_builder_settings
 from .models.crf import decoding
 from .params import PARAMS
+from .prediction import predict_proba
 from .rundir import load_model, load_run, read_history, write_run
 from .tasks.per_step import PerStep
 from .training import AUTO_TRAINING, FitSettings, Streamed, seed_everything, train
 
-PREDICT_BATCH = 256
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
@@ -336,46 +333,6 @@ def load(path):
     estimator.pooling_ = model_config.get("pooling", estimator.pooling)
     estimator.dropout_ = model_config.get("dropout", estimator.dropout)
     return estimator
-
-
-_predictors = WeakKeyDictionary()  # model -> its one traced prediction function
-
-
-class _OwnRetracing(logging.Filter):
-    """TensorFlow counts the training and prediction functions of different models (one each, traced once: for
-    every fit of a cross-validation) as one function retracing; that warning is about them, not about anything
-    the user can change, so it is dropped."""
-
-    FUNCTIONS = ("_predict_batch", "TensorFlowTrainer._make_function")
-
-    def filter(self, record):
-        message = record.getMessage()
-        return not ("retracing" in message and any(name in message for name in self.FUNCTIONS))
-
-
-logging.getLogger("tensorflow").addFilter(_OwnRetracing())
-
-
-def predict_proba(model, adapter, frame):
-    """Class probabilities of a fitted ``model`` for the rows of ``frame``, in batches.
-
-    One ``tf.function`` per model (traced again only for new input ranks, with ``reduce_retracing``), so
-    that predicting with many models in turn (cross-validation) neither retraces nor warns about it.
-    """
-    inputs = adapter.raw_inputs(frame)
-    if model not in _predictors:
-        held = weakref.ref(model)  # the cache must not keep the model alive
-
-        def _predict_batch(x):
-            return held()(x, training=False)
-
-        _predictors[model] = tf.function(_predict_batch, reduce_retracing=True)
-    predictor = _predictors[model]
-    dtype = tf.string if inputs.dtype == object else tf.as_dtype(inputs.dtype)
-    batches = [predictor(tf.constant(inputs[i:i + PREDICT_BATCH].astype(str) if dtype == tf.string
-                                     else inputs[i:i + PREDICT_BATCH], dtype=dtype)).numpy()
-               for i in range(0, len(inputs), PREDICT_BATCH)]
-    return np.concatenate(batches) if batches else model.predict(inputs, verbose=0)
 
 
 def _model_bytes(model):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 from matplotlib.figure import Figure
 
 from .errors import ConfigError
@@ -202,10 +203,12 @@ def explain_tags(estimator, X, index=0):
     crf = crf_layer(core)
     if crf is None:
         return Tagging(tokens, tags, estimator.predict_proba(frame)[0, :len(tokens)], classes, "softmax")
-    encoded = _preprocessed(estimator.model_, core, adapter.raw_inputs(frame).astype(str))
-    if len(core.inputs) == 1 and isinstance(encoded, (tuple, list)):  # the character ids go unused
-        encoded = encoded[0]
-    potentials = keras.Model(core.inputs, core.get_layer("potentials").output)(encoded)
+    crf.decoding = False  # the model gives the potentials, as in training
+    try:
+        potentials = estimator.model_(tf.nest.map_structure(lambda a: tf.constant(a.astype(str)),
+                                                            adapter.raw_inputs(frame)), training=False)
+    finally:
+        crf.decoding = True
     mask = np.ones((1, len(tokens)), "float32")
     posterior = keras.ops.convert_to_numpy(crf.marginals(potentials, mask))[0]
     return Tagging(tokens, tags, posterior, classes, "CRF marginals")

@@ -128,6 +128,10 @@ PARAMS = {p.name: p for p in (
           "kind", kinds=("tokens",)),
     Param("tag_col", None, "Column of tag lists [auto: upos, tags, tag, ner_tags, pos_tags, ner, pos, labels].",
           "kind", kinds=("tokens",)),
+    Param("token_features", None, "Further per-token columns the model reads, comma-separated: a CoNLL file's "
+                                  "column_2 (CoNLL-2000's POS tags), CoNLL-U's upos, xpos, feats or lemma, a table's "
+                                  "list columns by name; each value embedded beside the word (the export then takes "
+                                  "them as further inputs).", "kind", kinds=("tokens",)),
     Param("char_encoder", "on", "Read each word's characters too, so unseen words get features from their "
                                 "spelling.", "kind", choices=("on", "off"), kinds=("tokens",)),
     Param("head", "softmax", "The output per token: a softmax, or a linear-chain CRF that also learns which tag "

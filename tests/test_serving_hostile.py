@@ -264,7 +264,7 @@ def test_405_says_which_method_is_allowed(served, method, path, allowed):
 # The description the served folder's server sends (its model, version and input), made here so that
 # pytest makes one test per operation at collection time: schemathesis' lazy ``from_fixture`` loader
 # fails under pytest 9 (it sets ``Node._nodeid``, which pytest 9 no longer has).
-DESCRIPTION = openapi({"reviews": {1: tf.TensorSpec([None], tf.string, name="text")}})
+DESCRIPTION = openapi({"reviews": {1: [tf.TensorSpec([None], tf.string, name="text")]}})
 schema = schemathesis.openapi.from_dict(DESCRIPTION)
 
 

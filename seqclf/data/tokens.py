@@ -4,14 +4,18 @@ Input is a *sentence frame*, one row per sentence: what the CoNLL-U and CoNLL re
 or any table with a token-list and a tag-list column (lists in Parquet and JSON Lines; in CSV
 a JSON array or whitespace-separated tokens per cell). Tokens are kept as given: the model
 looks words up lowercased and reads each word's characters with their case, so a word never
-seen in training still gets features from its spelling.
+seen in training still gets features from its spelling. Further per-token columns
+(``--token-features``: a part of speech, morphological features) are looked up as they are and
+embedded beside each word.
 
 The exported model takes a batch of token lists padded with ``""`` (``(n_sentences,
-n_tokens)`` strings; the server pads ragged lists itself) and returns a tag per token.
+n_tokens)`` strings; the server pads ragged lists itself) and returns a tag per token. With
+token features it takes one such input per column, ``tokens`` and the columns' names.
 """
 
 import json
 import logging
+import re
 from collections import Counter
 
 import numpy as np
@@ -37,6 +41,7 @@ MAX_CHARS = 20  # characters of a word the character encoder reads
 RESERVED = 2  # padding and unknown
 BATCH = 1024
 MAX_IOB2_BREAKS = 0.01  # share of training sentences that may break IOB2 under --constrain-bio
+MAX_FEATURE_VALUES = 1000  # values of a token feature column kept (the most frequent; the rest are unknown)
 
 
 @register_adapter
@@ -63,6 +68,7 @@ class TokenTaggingAdapter(Adapter):
             raise ConfigError(f"The 'head' parameter must be one of {', '.join(HEADS)}. Got {self.head!r} instead.")
         if self.constrain_bio and self.head != "crf":
             raise ConfigError("--constrain-bio constrains a CRF's transitions; add --head crf")
+        self.token_features = feature_names(self.token_features)
 
     def input_column(self):
         return self.tokens_col or "tokens"
@@ -90,7 +96,7 @@ class TokenTaggingAdapter(Adapter):
         if empty.any():
             raise DataError(f"{source} has an empty token in sentence {_ids(frame, empty)}; tokens need at least "
                             f"one character")
-        frame = frame.assign(**{self.tokens_col: tokens})
+        frame = frame.assign(**{self.tokens_col: tokens, **self._feature_lists(frame, lengths, source)})
         if labeled:
             self.label_col = self._tag_column(frame, source)
             tags = _lists(frame[self.label_col], source, self.label_col)
@@ -107,11 +113,43 @@ class TokenTaggingAdapter(Adapter):
             frame = frame.assign(**{self.label_col: tags})
         return frame.reset_index(drop=True)
 
+    def _feature_lists(self, frame, lengths, source):
+        """The ``--token-features`` columns, as lists of strings of one value per token."""
+        features = {}
+        for name in self.token_features:
+            if name not in frame.columns:
+                raise DataError(f"--token-features names column {name!r}, which {source} lacks (its columns: "
+                                f"{', '.join(map(str, frame.columns))})")
+            if name == self.tokens_col:
+                raise DataError(f"--token-features names the tokens column {name!r}; it is read already")
+            values = _lists(frame[name], source, name)
+            mismatch = values.map(len) != lengths
+            if mismatch.any():
+                first = int(np.argmax(mismatch.to_numpy()))
+                raise DataError(f"{source}: sentence {_ids(frame, mismatch)} has {lengths.iloc[first]} tokens but "
+                                f"{len(values.iloc[first])} values in column {name!r}; --token-features columns "
+                                f"need one value per token")
+            features[name] = values
+        if len(self.input_names()) != len(set(self.input_names())):
+            raise DataError(f"--token-features {','.join(self.token_features)}: the model's inputs would be named "
+                            f"{', '.join(self.input_names())}; rename the columns so that no two share a name")
+        return features
+
+    def input_names(self):
+        """The export's inputs: ``tokens`` and one per token feature column (its name, ``_`` for other characters
+        than letters, digits and ``_``)."""
+        return ["tokens"] + [re.sub(r"\W", "_", f"f_{name}" if name[:1].isdigit() else name, flags=re.ASCII)
+                             for name in self.token_features]
+
     def _tag_column(self, frame, source):
         given = self.tag_col or self.label_col
-        column = find_column(frame, given, TAG_NAMES, "tags", "--tag-col", source)
+        if given is not None and given in self.token_features:
+            raise DataError(f"--token-features names the tag column {given!r}: the model would read the answers; "
+                            f"leave it out of --token-features")
+        candidates = frame.drop(columns=[c for c in self.token_features if given is None])  # never a feature
+        column = find_column(candidates, given, TAG_NAMES, "tags", "--tag-col", source)
         if column is None:
-            others = [c for c in _list_columns(frame) if c != self.tokens_col]
+            others = [c for c in _list_columns(candidates) if c != self.tokens_col]
             if len(others) != 1:
                 raise DataError(f"could not find the tag column in {source} (its columns: {', '.join(frame.columns)}); "
                                 f"name it one of {', '.join(TAG_NAMES)} or pass --tag-col NAME")
@@ -134,8 +172,9 @@ class TokenTaggingAdapter(Adapter):
         return frame[self.tokens_col].map(len).to_numpy()
 
     def step_columns(self, frame):
-        """The token at each step, for per-token prediction tables."""
-        return {"token": np.concatenate(frame[self.tokens_col].to_numpy())}
+        """The token (and its feature values) at each step, for per-token prediction tables."""
+        return {"token": np.concatenate(frame[self.tokens_col].to_numpy()),
+                **{name: np.concatenate(frame[name].to_numpy()) for name in self.token_features}}
 
     def targets(self, frame, source, unseen=None):
         return padded(encode_labels(self.raw_labels(frame), self.classes_, source, unseen), self.lengths(frame), -1,
@@ -157,7 +196,16 @@ class TokenTaggingAdapter(Adapter):
         lengths = self.lengths(train)
         self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
         self.lookup_ = TokenLookup(self.words_, self.characters_, MAX_CHARS, name="token_lookup")
+        self.feature_values_ = {name: [value for value, _ in Counter(
+            value for values in train[name] for value in values).most_common(MAX_FEATURE_VALUES)]
+            for name in self.token_features}
         return self
+
+    def _feature_lookups(self):
+        """A ``StringLookup`` per token feature column (0 padding, 1 a value training never saw)."""
+        return [keras.layers.StringLookup(vocabulary=self.feature_values_[name], mask_token=PADDING,
+                                          name=f"{input_name}_lookup")
+                for name, input_name in zip(self.token_features, self.input_names()[1:])]
 
     def _check_bio(self, train, source):
         """``--constrain-bio`` needs IOB2 tags. A few training sentences that break IOB2 (CoNLL-2000 has 19 of
@@ -189,37 +237,51 @@ class TokenTaggingAdapter(Adapter):
         return targets
 
     def raw_inputs(self, frame):
-        """Token strings ``(n_sentences, longest sentence)``, padded with ``""``."""
-        return padded(np.concatenate(frame[self.tokens_col].to_numpy()), self.lengths(frame), PADDING, object)
+        """Token strings ``(n_sentences, longest sentence)``, padded with ``""``; with token features, a dict of
+        such arrays by input name (:meth:`input_names`)."""
+        columns = [self.tokens_col] + self.token_features
+        arrays = [padded(np.concatenate(frame[column].to_numpy()), self.lengths(frame), PADDING, object)
+                  for column in columns]
+        return dict(zip(self.input_names(), arrays)) if self.token_features else arrays[0]
 
     def encode(self, frame):
-        """Word ids ``(n, T)`` and, with the character encoder, character ids ``(n, T, MAX_CHARS)``."""
-        padded = self.raw_inputs(frame)
-        parts = [self.lookup_(tf.constant(padded[i:i + BATCH].astype(str))) for i in range(0, len(padded), BATCH)]
-        word_ids = np.concatenate([w.numpy() for w, _ in parts]).astype("int32")
-        if self.char_encoder == "off":
-            return word_ids
-        return [word_ids, np.concatenate([c.numpy() for _, c in parts]).astype("int32")]
+        """Word ids ``(n, T)``, with the character encoder character ids ``(n, T, MAX_CHARS)``, and the ids of
+        each token feature ``(n, T)``: one array, or a list of them."""
+        raw = self.raw_inputs(frame)
+        tokens, features = (raw, []) if not self.token_features else (raw["tokens"], list(raw.values())[1:])
+        parts = [self.lookup_(tf.constant(tokens[i:i + BATCH].astype(str))) for i in range(0, len(tokens), BATCH)]
+        encoded = [np.concatenate([w.numpy() for w, _ in parts]).astype("int32")]
+        if self.char_encoder == "on":
+            encoded.append(np.concatenate([c.numpy() for _, c in parts]).astype("int32"))
+        for lookup, values in zip(self._feature_lookups(), features):
+            encoded.append(lookup(tf.constant(values.astype(str))).numpy().astype("int32"))
+        return encoded if len(encoded) > 1 else encoded[0]
 
     def model_inputs(self):
         chars = {"char_vocab_size": len(self.characters_) + RESERVED, "max_chars": MAX_CHARS}
         crf = {"head": "crf", "tags": list(self.classes_), "constrain_bio": bool(self.constrain_bio)}
+        features = {"feature_vocab_sizes": [len(self.feature_values_[name]) + RESERVED for name in self.token_features]}
         return {"vocab_size": len(self.words_) + RESERVED, "embedding_dim": self.embedding_dim,
-                **(chars if self.char_encoder == "on" else {}), **(crf if self.head == "crf" else {})}
+                **(chars if self.char_encoder == "on" else {}), **(crf if self.head == "crf" else {}),
+                **(features if self.token_features else {})}
 
     def model_defaults(self):
         """Dropout 0.5 as in the bi-LSTM taggers of the literature; a CRF is trained on its likelihood, unsmoothed."""
         return {"pooling": "last", "dropout": 0.5, **({"label_smoothing": 0.0} if self.head == "crf" else {})}
 
     def wrap(self, core):
-        """A model from token strings ``(n_sentences, n_tokens)`` (``""`` = padding) to tag probabilities."""
-        tokens = keras.Input(shape=(None,), dtype="string", name="tokens")
-        word_ids, char_ids = self.lookup_(tokens)
-        return keras.Model(tokens, core([word_ids, char_ids] if self.char_encoder == "on" else word_ids),
-                           name=f"{core.name}_tokens")
+        """A model from token strings ``(n_sentences, n_tokens)`` (``""`` = padding) to tag probabilities; with
+        token features, from a dict of such inputs."""
+        inputs = {name: keras.Input(shape=(None,), dtype="string", name=name) for name in self.input_names()}
+        word_ids, char_ids = self.lookup_(inputs["tokens"])
+        encoded = [word_ids] + ([char_ids] if self.char_encoder == "on" else [])
+        encoded += [lookup(inputs[name]) for lookup, name in zip(self._feature_lookups(), self.input_names()[1:])]
+        return keras.Model(inputs if self.token_features else inputs["tokens"],
+                           core(encoded if len(encoded) > 1 else encoded[0]), name=f"{core.name}_tokens")
 
     def serving_spec(self):
-        return tf.TensorSpec((None, None), tf.string, name="tokens")
+        specs = {name: tf.TensorSpec((None, None), tf.string, name=name) for name in self.input_names()}
+        return specs if self.token_features else specs["tokens"]
 
     def predicted_tags(self, frame, probabilities):
         """The most probable tag of each real token: one list per sentence."""
@@ -233,6 +295,7 @@ class TokenTaggingAdapter(Adapter):
             "tag_col": self.label_col,
             "vocabulary_size": len(self.words_) + RESERVED,
             "characters": len(self.characters_) if self.char_encoder == "on" else None,
+            "token_features": {name: len(values) for name, values in self.feature_values_.items()},
             "training_lengths": self.length_stats_,
         }
 
@@ -288,3 +351,20 @@ def _ids(frame, mask):
     ids = frame["id"][mask.to_numpy()] if "id" in frame.columns else pd.Series(np.flatnonzero(mask.to_numpy()) + 1)
     shown = ", ".join(map(str, ids.iloc[:5]))
     return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+def feature_names(value):
+    """``--token-features`` as a list of column names: ``"column_2,xpos"``, a list of names, or None (none).
+
+    Examples
+    --------
+    >>> feature_names("column_2, xpos"), feature_names(None), feature_names(["upos"])
+    (['column_2', 'xpos'], [], ['upos'])
+    """
+    if value is None:
+        return []
+    names = [part.strip() for part in value.split(",")] if isinstance(value, str) else [str(v) for v in value]
+    if not all(names) or len(set(names)) != len(names):
+        raise ConfigError(f"--token-features takes column names separated by commas, each once, like column_2,xpos. "
+                          f"Got {value!r} instead.")
+    return names

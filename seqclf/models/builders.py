@@ -16,13 +16,14 @@ from .fcn import ConvolutionBranch, DimensionShuffle
 from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
 
 HEADS = ("softmax", "crf")
+FEATURE_EMBEDDING_DIM = 16  # per token feature column: a few dozen values (parts of speech) need few dimensions
 POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 
 
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
                      n_features=None, downsample=1, series_length=None, head="softmax", tags=None,
-                     constrain_bio=False, name="classifier"):
+                     constrain_bio=False, feature_vocab_sizes=(), name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
@@ -55,6 +56,10 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     char_vocab_size, max_chars : int, optional
         With token input, a second input of character ids ``(n_samples, n_timesteps, max_chars)``
         read by a :class:`~seqclf.models.layers.CharacterEncoder`, concatenated to the word embedding.
+    feature_vocab_sizes : sequence of int
+        With token input, one more input of ids ``(n_samples, n_timesteps)`` per entry (a token feature
+        such as the part of speech; 0 padding, 1 unknown), each embedded in :data:`FEATURE_EMBEDDING_DIM`
+        dimensions and concatenated to the word features.
     n_features : int, optional
         For float input ``(n_samples, n_timesteps, n_features)`` instead of tokens; NaN marks
         missing values, and steps with no value (padding) are masked.
@@ -101,6 +106,14 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
             chars = keras.Input(shape=(None, max_chars), dtype="int64", name="char_ids")
             x = keras.layers.Concatenate(name="word_features")([x, CharacterEncoder(char_vocab_size, name="characters")(chars)])
             inputs = [inputs, chars]
+        if feature_vocab_sizes:
+            ids = [keras.Input(shape=(None,), dtype="int64", name=f"feature_ids_{k + 1}")
+                   for k in range(len(feature_vocab_sizes))]
+            x = keras.layers.Concatenate(name="token_features")([x] + [
+                keras.layers.Embedding(size, FEATURE_EMBEDDING_DIM, mask_zero=True,  # Concatenate ORs the masks
+                                       name=f"feature_embedding_{k + 1}")(feature)
+                for k, (size, feature) in enumerate(zip(feature_vocab_sizes, ids))])
+            inputs = (inputs if isinstance(inputs, list) else [inputs]) + ids
     else:
         inputs = keras.Input(shape=(None, n_features), name="features")
         x = inputs

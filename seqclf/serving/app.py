@@ -79,7 +79,8 @@ class ModelServer:
                 self.batchers[name, version] = Batcher(model, self.max_batch_size, self.max_wait_ms)
                 self.batchers[name, version].start()
                 log.info("serving %s version %d from %s", name, version, directory)
-        self.openapi = openapi({name: {v: tf.TensorSpec(m.input_spec.shape, m.input_spec.dtype, m.input_name)
+        self.openapi = openapi({name: {v: [tf.TensorSpec(spec.shape, spec.dtype, key)
+                                           for key, spec in sorted(m.input_specs.items())]
                                        for v, m in versions.items()} for name, versions in self.served.items()})
         self.ready = True
 
@@ -120,7 +121,7 @@ class ModelServer:
             raise RequestError("the request has no instances")
         model.check(instances)  # reject a wrong dtype or shape here, before batching
         outputs = await self.batchers[model.name, model.version].predict(instances)
-        lists = model.task.answer(outputs, instances)
+        lists = model.task.answer(outputs, model.steps(instances))
         if columnar:
             return {"outputs": lists}
         return {"predictions": [{key: values[i] for key, values in lists.items()} for i in range(len(instances))]}
@@ -179,8 +180,10 @@ def _parse_predict(body, model):
         instances = request["instances"]
         if not isinstance(instances, list):
             raise RequestError('"instances" must be a list')
-        return [_unwrap(item, name) for item in instances], False
+        return [item if len(model.input_specs) > 1 else _unwrap(item, name) for item in instances], False
     inputs = request["inputs"]
+    if len(model.input_specs) > 1:
+        return _rows(inputs, sorted(model.input_specs)), True
     if isinstance(inputs, dict):
         if set(inputs) != {name}:
             raise RequestError(f'"inputs" must name the input {name!r}; got {", ".join(map(repr, inputs)) or "none"}')
@@ -198,3 +201,15 @@ def _unwrap(item, name):
     return item
 
 
+
+
+def _rows(inputs, names):
+    """Columnar inputs of several inputs (``{name: [value per instance]}``) as instances (``{name: value}`` each)."""
+    if not isinstance(inputs, dict) or sorted(inputs) != names:
+        got = ", ".join(map(repr, inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+        raise RequestError(f'"inputs" must be an object holding a list for each of the inputs {", ".join(names)}; '
+                           f"got {got or 'none'}")
+    if not all(isinstance(inputs[name], list) for name in names) or len({len(inputs[n]) for n in names}) > 1:
+        raise RequestError(f'"inputs" must hold lists of the same length (one item per instance) for '
+                           f'{", ".join(names)}')
+    return [dict(zip(names, values)) for values in zip(*(inputs[name] for name in names))]

@@ -55,16 +55,29 @@ class ServedModel:
         return cls(name, version, Path(path), loaded, signature, task)
 
     @property
+    def input_specs(self):
+        """The signature's inputs by name: one, or a tagger's ``tokens`` and its token feature columns."""
+        return self.signature.structured_input_signature[1]
+
+    @property
     def input_name(self):
-        return next(iter(self.signature.structured_input_signature[1]))
+        """The input whose values say how many steps an instance has: the only one, or ``tokens``."""
+        return "tokens" if len(self.input_specs) > 1 else next(iter(self.input_specs))
 
     @property
     def input_spec(self):
-        return self.signature.structured_input_signature[1][self.input_name]
+        return self.input_specs[self.input_name]
+
+    def steps(self, instances):
+        """What each instance's answer is as long as: the instance, or its ``tokens`` when it names several inputs."""
+        return [instance[self.input_name] for instance in instances] if len(self.input_specs) > 1 else instances
 
     def check(self, values):
-        """Check ``values`` (a list of instances) against the signature's input; return them as an array."""
+        """Check ``values`` (a list of instances) against the signature's input; return them as an array (a dict
+        of arrays by input name for several inputs)."""
         spec = self.input_spec
+        if len(self.input_specs) > 1:
+            return self._token_tables(values)
         if spec.dtype == tf.string and spec.shape.rank == 2:
             return self._token_lists(values)
         if spec.dtype == tf.string:
@@ -89,13 +102,28 @@ class ServedModel:
             raise RequestError(f"instance {bad} of input {self.input_name!r} is not valid Unicode text "
                                "(it holds a lone surrogate)") from None
 
-    def _token_lists(self, values):
+    def _token_lists(self, values, name=None):
         """Lists of tokens (a tagger's input) of any lengths, padded with "" to the longest (masked by the model)."""
+        name = name or self.input_name
         if not all(isinstance(v, list) and v and all(isinstance(t, str) and t for t in v) for v in values):
-            raise RequestError(f"input {self.input_name!r} takes lists of tokens: non-empty lists of non-empty strings")
+            raise RequestError(f"input {name!r} takes lists of tokens: non-empty lists of non-empty strings")
         flat = [token for tokens in values for token in tokens]
         self._check_unicode(values, flat)
         return padded(np.array(flat, dtype=object), [len(tokens) for tokens in values], "", object)
+
+    def _token_tables(self, values):
+        """Instances of a tagger with token features: objects holding a list per input, as long as ``tokens``."""
+        names = sorted(self.input_specs)
+        for number, instance in enumerate(values):
+            if not isinstance(instance, dict) or sorted(instance) != names:
+                got = ", ".join(map(repr, instance)) if isinstance(instance, dict) else type(instance).__name__
+                raise RequestError(f"instance {number} must be an object holding the inputs {', '.join(names)} (a "
+                                   f"list of strings each, one per token); got {got}")
+            lengths = {name: len(value) if isinstance(value, list) else None for name, value in instance.items()}
+            if len(set(lengths.values())) > 1:
+                raise RequestError(f"instance {number} has lists of different lengths ({', '.join(f'{n}: {k}' for n, k in sorted(lengths.items()))}); "
+                                   f"each input gives one string per token")
+        return {name: self._token_lists([instance[name] for instance in values], name) for name in names}
 
     def _pad(self, values):
         """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""
@@ -118,12 +146,14 @@ class ServedModel:
         # several requests must still stack (and pad) into one array of the signature's shape.
         spec = self.input_spec
         batch = values if spec.dtype == tf.string and spec.shape.rank == 1 else self.check(values)
-        outputs = self.signature(**{self.input_name: tf.constant(batch, dtype=spec.dtype)})
+        batch = batch if isinstance(batch, dict) else {self.input_name: batch}
+        outputs = self.signature(**{name: tf.constant(array, dtype=self.input_specs[name].dtype)
+                                    for name, array in batch.items()})
         return {key: _numpy(value) for key, value in outputs.items()}
 
     def metadata(self):
         """``GetModelMetadata``'s answer, as TensorFlow Serving's REST API gives it."""
-        inputs = {self.input_name: _tensor_info(self.input_spec, f"{SIGNATURE}_{self.input_name}:0")}
+        inputs = {name: _tensor_info(spec, f"{SIGNATURE}_{name}:0") for name, spec in sorted(self.input_specs.items())}
         outputs = {key: _tensor_info(spec, f"StatefulPartitionedCall:{i}")
                    for i, (key, spec) in enumerate(sorted(self.signature.structured_outputs.items()))}
         return {

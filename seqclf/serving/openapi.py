@@ -11,22 +11,26 @@ from .model import MODEL_NAME
 def openapi(inputs=None):
     """The OpenAPI description of the server.
 
-    ``inputs`` (``{name: {version: input TensorSpec}}``, the spec named after the signature's input)
-    narrows it to what one server serves: its model names and versions, and request bodies of its
-    inputs' types and shapes. Without it, any name, version and JSON value is described.
+    ``inputs`` (``{name: {version: [input TensorSpec, ...]}}``, each spec named after one of the signature's
+    inputs) narrows it to what one server serves: its model names and versions, and request bodies of its
+    inputs' types and shapes (an instance of several inputs is an object of them all). Without it, any name,
+    version and JSON value is described.
     """
     name, version = {"type": "string", "pattern": MODEL_NAME.pattern}, {"type": "integer", "minimum": 0}
     value, instance = {}, {}  # one raw input; one item of "instances"
     named_columns = {"type": "object", "minProperties": 1, "maxProperties": 1,
                      "additionalProperties": {"type": "array", "minItems": 1, "items": {}}}
     if inputs:
-        specs = [spec for versions in inputs.values() for spec in versions.values()]
+        signatures = [specs for versions in inputs.values() for specs in versions.values()]
+        single = [specs[0] for specs in signatures if len(specs) == 1]
         name = {"type": "string", "enum": sorted(inputs)}
         version = {"type": "integer", "enum": sorted({v for versions in inputs.values() for v in versions})}
-        value = _any_of([_value_schema(spec) for spec in specs])
-        instance = _any_of([_any_of([_value_schema(spec), _named(spec.name, _value_schema(spec))]) for spec in specs])
-        named_columns = _any_of([_named(spec.name, {"type": "array", "minItems": 1, "items": _value_schema(spec)})
-                                 for spec in specs])
+        value = _any_of([_value_schema(spec) for spec in single]) if single else {"not": {}}
+        instance = _any_of([_any_of([_value_schema(spec), _named(spec.name, _value_schema(spec))]) for spec in single]
+                           + [_named_all({s.name: _value_schema(s) for s in specs})
+                              for specs in signatures if len(specs) > 1])
+        named_columns = _any_of([_named_all({spec.name: {"type": "array", "minItems": 1, "items": _value_schema(spec)}
+                                             for spec in specs}) for specs in signatures])
     columns = {"type": "array", "minItems": 1, "items": value}
     error = {"$ref": "#/components/responses/Error"}
     schemas = {
@@ -127,7 +131,12 @@ def _any_of(schemas):
 
 
 def _named(key, schema):
-    return {"type": "object", "required": [key], "additionalProperties": False, "properties": {key: schema}}
+    return _named_all({key: schema})
+
+
+def _named_all(schemas):
+    """An object holding exactly the keys of ``schemas``, each value of its schema."""
+    return {"type": "object", "required": sorted(schemas), "additionalProperties": False, "properties": schemas}
 
 
 def _value_schema(spec):

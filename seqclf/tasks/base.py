@@ -79,7 +79,7 @@ class Task:
     def predictions(self, model, adapter, frame):
         """What the fitted ``model`` (raw input in) gives for the rows of ``frame``: class probabilities here,
         ``(n, n_classes)``, or ``(n, T, n_classes)`` per step. The other results methods take them."""
-        from ..estimators import predict_proba
+        from ..prediction import predict_proba
 
         return predict_proba(model, adapter, frame)
 
