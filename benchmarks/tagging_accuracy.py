@@ -10,10 +10,10 @@ literature: about 94.6%; the baseline: 86.2%).
 
 Run from the project root::
 
-    python benchmarks/tagging_accuracy.py           # one seed, about 2 minutes on 2 cores
+    python benchmarks/tagging_accuracy.py           # one seed, about 3 minutes on 2 cores
 
-    python benchmarks/tagging_accuracy.py --heads softmax,crf
-    python benchmarks/tagging_accuracy.py --data conll2000 --seeds 3   # about 45 minutes
+    python benchmarks/tagging_accuracy.py --heads softmax,crf --seeds 3    # about 16 minutes
+    python benchmarks/tagging_accuracy.py --data conll2000 --seeds 3   # about 30 minutes
 
 ``--data conll2000``: chunking on the CoNLL-2000 shared task's own ``train.txt`` / ``test.txt``
 (``../shared/data/tagging/conll2000``; 10% of the training sentences validate), ``bilstm``
