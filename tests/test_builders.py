@@ -76,7 +76,8 @@ def test_sequence_pooling_skips_masked_steps_and_round_trips():
 
 def test_unknown_architecture_lists_the_valid_ones():
     with pytest.raises(ConfigError, match=r"unknown architecture 'transformer'.*CELL one of rnn, lstm, gru, "
-                                          r"gru-reset-before, jordan, peephole-lstm, cifg; for example bigru"):
+                                          r"gru-reset-before, jordan, peephole-lstm, cifg, lstm-nig, lstm-nfg, lstm-nog, "
+                                          r"lstm-niaf, lstm-noaf, lstm-np, lstm-fgr; for example bigru"):
         get_architecture("transformer")
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from seqclf.errors import ConfigError
 from seqclf.models.archs import CELLS, get_architecture
 from seqclf.models.builders import build_classifier
-from seqclf.models.cells import CIFGCell, JordanCell, PeepholeLSTMCell
+from seqclf.models.cells import ODYSSEY_VARIANTS, CIFGCell, JordanCell, OdysseyLSTMCell, PeepholeLSTMCell
 
 UNITS, FEATURES, STEPS = 4, 3, 6
 
@@ -49,6 +49,38 @@ def numpy_peephole(x, w):
         c = f * c + i * c_tilde
         o = sigmoid(x_t @ W_o + h @ U_o + v_o * c + b_o)
         h = o * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, axis=1)
+
+
+def numpy_odyssey(x, w, variant):
+    """Greff et al.'s vanilla LSTM with the one change ``variant`` makes (the paper's equations, section 2)."""
+    gates = [g for g in "ifo" if variant != f"n{g}g"]
+    names = [b for b in "ifco" if b == "c" or b in gates]
+    W, U, b = (dict(zip(names, blocks(w[key], len(names)))) for key in ("kernel", "recurrent_kernel", "bias"))
+    peephole = {g: w.get(f"peephole_{role}", 0.0) for g, role in zip("ifo", ("input", "forget", "output"))}
+    R = {(source, target): block for source, row in zip("ifo", blocks(w["gate_recurrent_kernel"].T, 3))
+         for target, block in zip("ifo", blocks(row.T, 3))} if variant == "fgr" else {}
+    g = (lambda a: a) if variant == "niaf" else np.tanh
+    h_act = (lambda a: a) if variant == "noaf" else np.tanh
+    n = x.shape[0]
+    h = c = np.zeros((n, UNITS))
+    previous = {gate: np.zeros((n, UNITS)) for gate in "ifo"}
+    outputs = []
+    for t in range(x.shape[1]):
+        x_t = x[:, t]
+
+        def activation(gate, cell):
+            if gate not in gates:
+                return np.ones((n, UNITS))
+            total = x_t @ W[gate] + h @ U[gate] + peephole[gate] * cell + b[gate]
+            return sigmoid(total + sum(previous[source] @ R[source, gate] for source in "ifo" if R))
+
+        i, f = activation("i", c), activation("f", c)
+        c = f * c + i * g(x_t @ W["c"] + h @ U["c"] + b["c"])
+        o = activation("o", c)
+        h = o * h_act(c)
+        previous = {"i": i, "f": f, "o": o}
         outputs.append(h)
     return np.stack(outputs, axis=1)
 
@@ -108,7 +140,11 @@ CASES = {
     "cifg": (lambda **kw: keras.layers.RNN(CIFGCell(UNITS, **kw), return_sequences=True, **kw), numpy_cifg),
     "gru-reset-before": (lambda **kw: keras.layers.GRU(UNITS, reset_after=False, return_sequences=True, **kw),
                          numpy_gru_lectures),
+    **{f"lstm-{variant}": (lambda variant=variant, **kw: keras.layers.RNN(OdysseyLSTMCell(UNITS, variant, **kw),
+                                                                          return_sequences=True, **kw),
+                           lambda x, w, variant=variant: numpy_odyssey(x, w, variant)) for variant in ODYSSEY_VARIANTS},
 }
+ODYSSEY = [f"lstm-{variant}" for variant in ODYSSEY_VARIANTS]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -119,11 +155,11 @@ def test_forward_pass_equals_the_equations(name):
     np.testing.assert_allclose(layer(x).numpy(), reference(x.astype("float64"), weights_by_role(layer)), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["jordan", "peephole-lstm", "cifg"])
+@pytest.mark.parametrize("name", ["jordan", "peephole-lstm", "cifg"] + ODYSSEY)
 def test_gradient_of_one_step_matches_finite_differences(name):
     make, _ = CASES[name]
     layer = layer_with_random_weights(make(dtype="float64"), dtype="float64")
-    x = tf.constant(np.random.default_rng(2).normal(size=(2, 1, FEATURES)))
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, 2 if name == "lstm-fgr" else 1, FEATURES)))
     kernel = next(v for v in layer.weights if v.path.endswith("/kernel"))
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(x) ** 2)
@@ -140,7 +176,7 @@ def test_gradient_of_one_step_matches_finite_differences(name):
         assert analytic[index] == pytest.approx((shifted[0] - shifted[1]) / (2 * eps), rel=1e-5, abs=1e-8)
 
 
-@pytest.mark.parametrize("name", ["jordan", "peephole-lstm", "cifg"])
+@pytest.mark.parametrize("name", ["jordan", "peephole-lstm", "cifg"] + ODYSSEY)
 def test_masked_steps_change_nothing(name):
     make, _ = CASES[name]
     layer = layer_with_random_weights(make())
@@ -151,13 +187,35 @@ def test_masked_steps_change_nothing(name):
     np.testing.assert_allclose(layer(padded, mask=mask).numpy()[:, 5], layer(x[:, :4]).numpy()[:, 3], atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", [JordanCell(5, activation="relu"), PeepholeLSTMCell(5), CIFGCell(5)])
+def test_each_odyssey_variant_has_exactly_the_weights_its_equations_need():
+    d, u = FEATURES, UNITS
+    counts = {}
+    for variant in ODYSSEY_VARIANTS:
+        layer = keras.layers.RNN(OdysseyLSTMCell(u, variant))
+        layer(np.zeros((1, STEPS, d), "float32"))
+        counts[variant] = layer.count_params()
+    vanilla = 4 * (d * u + u * u + u) + 3 * u  # W, U, b per block of i, f, c, o; three peepholes
+    peephole = keras.layers.RNN(PeepholeLSTMCell(u))
+    peephole(np.zeros((1, STEPS, d), "float32"))
+    assert counts["v"] == vanilla == peephole.count_params()
+    for removed in ("nig", "nfg", "nog"):  # a gate's W, U, b and peephole go with it
+        assert counts[removed] == vanilla - (d * u + u * u + u + u)
+    assert counts["niaf"] == counts["noaf"] == vanilla and counts["np"] == vanilla - 3 * u
+    assert counts["fgr"] == vanilla + 9 * u * u
+    assert OdysseyLSTMCell(u, "nfg").blocks == ("i", "c", "o")
+    with pytest.raises(ValueError, match="'variant' parameter of OdysseyLSTMCell must be one of v, nig"):
+        OdysseyLSTMCell(u, "nxg")
+
+
+@pytest.mark.parametrize("cell", [JordanCell(5, activation="relu"), PeepholeLSTMCell(5), CIFGCell(5),
+                                  OdysseyLSTMCell(5, "fgr")])
 def test_config_round_trip(cell):
     again = type(cell).from_config(cell.get_config())
     assert again.get_config() == cell.get_config() and again.units == 5
 
 
-@pytest.mark.parametrize("spec", ["jordan", "bi-peephole-lstm:6,4", "cifg+attn", "bigru-reset-before"])
+@pytest.mark.parametrize("spec", ["jordan", "bi-peephole-lstm:6,4", "cifg+attn", "bigru-reset-before", "bi-lstm-fgr:5,4",
+                                  "lstm-nog+attn"])
 def test_specs_build_save_load_and_export(spec, tmp_path):
     model = build_classifier(spec, n_classes=3, units=(5,), n_features=FEATURES, dropout=0.2)
     x = np.random.default_rng(4).normal(size=(2, STEPS, FEATURES)).astype("float32")
@@ -178,7 +236,9 @@ def test_spec_grammar():
     assert (a.cell.name, a.bidirectional, a.units, a.attention) == ("lstm", True, (128, 64), False)
     assert get_architecture("bi-cifg+attn").attention and get_architecture("bi-cifg+attn").bidirectional
     assert get_architecture("peephole-lstm").cell.name == "peephole-lstm"
-    assert set(CELLS) >= {"rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg"}
+    assert set(CELLS) >= {"rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg", "lstm-nig",
+                          "lstm-nfg", "lstm-nog", "lstm-niaf", "lstm-noaf", "lstm-np", "lstm-fgr"}
+    assert get_architecture("bi-lstm-fgr:8").cell.name == "lstm-fgr" and get_architecture("bilstm-np").bidirectional
     for bad in ("transformer", "bigru:0", "bigru:a", "gru+attention"):
         with pytest.raises(ConfigError):
             get_architecture(bad)

@@ -11,7 +11,7 @@ A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn][+fcn|+mfcn]``:
   the same with squeeze-and-excite blocks (MLSTM-FCN), see :mod:`seqclf.models.fcn`.
 
 Examples: ``bigru``, ``bilstm:128,64``, ``peephole-lstm``, ``bi-cifg+attn``, ``jordan:32``,
-``lstm:8+fcn``, ``lstm+attn+mfcn``.
+``lstm-nig``, ``bi-lstm-fgr:32``, ``lstm:8+fcn``, ``lstm+attn+mfcn``.
 """
 
 import re
@@ -21,7 +21,7 @@ from typing import Callable
 import keras
 
 from ..errors import ConfigError
-from .cells import CIFGCell, JordanCell, PeepholeLSTMCell
+from .cells import ODYSSEY_VARIANTS, CIFGCell, JordanCell, OdysseyLSTMCell, PeepholeLSTMCell
 
 SPEC = re.compile(r"^(?P<bi>bi-?)?(?P<cell>[a-z][a-z0-9-]*?)(?::(?P<units>[0-9,]+))?(?P<attn>\+attn)?"
                   r"(?:\+(?P<convolution>fcn|mfcn))?$")
@@ -56,9 +56,9 @@ def _keras_layer(layer_class, **fixed):
     return make
 
 
-def _rnn_of(cell_class):
+def _rnn_of(cell_class, **options):
     def make(units, return_sequences, dropout, recurrent_dropout, name):  # dropout: applied before, see ``apply``
-        return keras.layers.RNN(cell_class(units), return_sequences=return_sequences, name=name)
+        return keras.layers.RNN(cell_class(units, **options), return_sequences=return_sequences, name=name)
     return make
 
 
@@ -71,12 +71,19 @@ for _cell in (
                              "(keras GRU, reset_after=False)", _keras_layer(keras.layers.GRU, reset_after=False)),
     Cell("jordan", "Jordan network: a_t = tanh(W_x x_t + W_y y_{t-1} + b), y_t = tanh(W_ay a_t + b_y); "
                    "the previous output is fed back", _rnn_of(JordanCell), own_dropout=False),
-    Cell("peephole-lstm", "LSTM whose gates also read the cell state (Gers & Schmidhuber)", _rnn_of(PeepholeLSTMCell),
+    Cell("peephole-lstm", "LSTM whose gates also read the cell state (Gers & Schmidhuber; Greff et al.'s vanilla "
+                          "V): i, f = s(W x_t + U h_{t-1} + v * c_{t-1} + b), c~_t = tanh(W_c x_t + U_c h_{t-1} + "
+                          "b_c), c_t = f * c_{t-1} + i * c~_t, o = s(W_o x_t + U_o h_{t-1} + v_o * c_t + b_o), h_t = "
+                          "o * tanh(c_t)", _rnn_of(PeepholeLSTMCell),
          own_dropout=False),
-    Cell("cifg", "LSTM with coupled input and forget gates, f_t = 1 - i_t (Greff et al.)", _rnn_of(CIFGCell),
-         own_dropout=False),
+    Cell("cifg", "LSTM with coupled input and forget gates, f_t = 1 - i_t (Greff et al.; without peepholes)",
+         _rnn_of(CIFGCell), own_dropout=False),
 ):
     register_cell(_cell)
+for _variant, _change in ODYSSEY_VARIANTS.items():  # peephole-lstm is the vanilla one
+    if _variant != "v":
+        register_cell(Cell(f"lstm-{_variant}", f"peephole-lstm with {_change} (Greff et al.)",
+                           _rnn_of(OdysseyLSTMCell, variant=_variant), own_dropout=False))
 
 
 @dataclass(frozen=True)
