@@ -77,7 +77,8 @@ def test_info_and_archs(tiny_run, reviews_csv):
     assert "test             accuracy" in result.stdout
     archs = invoke("archs")
     cells = [line.split()[0] for line in archs.stdout.splitlines()[3:]]
-    assert cells == ["rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg"]
+    assert cells == ["rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg", "lstm-nig", "lstm-nfg",
+                     "lstm-nog", "lstm-niaf", "lstm-noaf", "lstm-np", "lstm-fgr"]
     assert "[bi-]CELL[:UNITS,...][+attn]" in archs.stdout and "bi-cifg+attn" in archs.stdout
 
 
