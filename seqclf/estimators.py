@@ -34,7 +34,6 @@ from .tasks.per_step import PerStep
 from .training import AUTO_TRAINING, FitSettings, Streamed, seed_everything, train
 
 
-
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
     """A recurrent classifier: one label per sequence, or per step, as its ``task`` says.
 

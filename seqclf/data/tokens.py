@@ -199,13 +199,11 @@ class TokenTaggingAdapter(Adapter):
         self.feature_values_ = {name: [value for value, _ in Counter(
             value for values in train[name] for value in values).most_common(MAX_FEATURE_VALUES)]
             for name in self.token_features}
+        # each feature column's StringLookup (0 padding, 1 unseen), built once: encode runs on every batch pool
+        self._lookups = [keras.layers.StringLookup(vocabulary=self.feature_values_[name], mask_token=PADDING,
+                                                   name=f"{input_name}_lookup")
+                         for name, input_name in zip(self.token_features, self.input_names()[1:])]
         return self
-
-    def _feature_lookups(self):
-        """A ``StringLookup`` per token feature column (0 padding, 1 a value training never saw)."""
-        return [keras.layers.StringLookup(vocabulary=self.feature_values_[name], mask_token=PADDING,
-                                          name=f"{input_name}_lookup")
-                for name, input_name in zip(self.token_features, self.input_names()[1:])]
 
     def _check_bio(self, train, source):
         """``--constrain-bio`` needs IOB2 tags. A few training sentences that break IOB2 (CoNLL-2000 has 19 of
@@ -253,7 +251,7 @@ class TokenTaggingAdapter(Adapter):
         encoded = [np.concatenate([w.numpy() for w, _ in parts]).astype("int32")]
         if self.char_encoder == "on":
             encoded.append(np.concatenate([c.numpy() for _, c in parts]).astype("int32"))
-        for lookup, values in zip(self._feature_lookups(), features):
+        for lookup, values in zip(self._lookups, features):
             encoded.append(lookup(tf.constant(values.astype(str))).numpy().astype("int32"))
         return encoded if len(encoded) > 1 else encoded[0]
 
@@ -275,7 +273,7 @@ class TokenTaggingAdapter(Adapter):
         inputs = {name: keras.Input(shape=(None,), dtype="string", name=name) for name in self.input_names()}
         word_ids, char_ids = self.lookup_(inputs["tokens"])
         encoded = [word_ids] + ([char_ids] if self.char_encoder == "on" else [])
-        encoded += [lookup(inputs[name]) for lookup, name in zip(self._feature_lookups(), self.input_names()[1:])]
+        encoded += [lookup(inputs[name]) for lookup, name in zip(self._lookups, self.input_names()[1:])]
         return keras.Model(inputs if self.token_features else inputs["tokens"],
                            core(encoded if len(encoded) > 1 else encoded[0]), name=f"{core.name}_tokens")
 

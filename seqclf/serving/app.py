@@ -180,9 +180,9 @@ def _parse_predict(body, model):
         instances = request["instances"]
         if not isinstance(instances, list):
             raise RequestError('"instances" must be a list')
-        return [item if len(model.input_specs) > 1 else _unwrap(item, name) for item in instances], False
+        return [item if model.several_inputs else _unwrap(item, name) for item in instances], False
     inputs = request["inputs"]
-    if len(model.input_specs) > 1:
+    if model.several_inputs:
         return _rows(inputs, sorted(model.input_specs)), True
     if isinstance(inputs, dict):
         if set(inputs) != {name}:
@@ -199,8 +199,6 @@ def _unwrap(item, name):
             raise RequestError(f"each instance object must hold the input {name!r} only; got {', '.join(map(repr, item))}")
         return item[name]
     return item
-
-
 
 
 def _rows(inputs, names):

@@ -60,9 +60,14 @@ class ServedModel:
         return self.signature.structured_input_signature[1]
 
     @property
+    def several_inputs(self):
+        """Whether an instance holds several inputs (an object of them): a tagger with token features."""
+        return len(self.input_specs) > 1
+
+    @property
     def input_name(self):
         """The input whose values say how many steps an instance has: the only one, or ``tokens``."""
-        return "tokens" if len(self.input_specs) > 1 else next(iter(self.input_specs))
+        return "tokens" if self.several_inputs else next(iter(self.input_specs))
 
     @property
     def input_spec(self):
@@ -70,13 +75,13 @@ class ServedModel:
 
     def steps(self, instances):
         """What each instance's answer is as long as: the instance, or its ``tokens`` when it names several inputs."""
-        return [instance[self.input_name] for instance in instances] if len(self.input_specs) > 1 else instances
+        return [instance[self.input_name] for instance in instances] if self.several_inputs else instances
 
     def check(self, values):
         """Check ``values`` (a list of instances) against the signature's input; return them as an array (a dict
         of arrays by input name for several inputs)."""
         spec = self.input_spec
-        if len(self.input_specs) > 1:
+        if self.several_inputs:
             return self._token_tables(values)
         if spec.dtype == tf.string and spec.shape.rank == 2:
             return self._token_lists(values)
@@ -121,8 +126,9 @@ class ServedModel:
                                    f"list of strings each, one per token); got {got}")
             lengths = {name: len(value) if isinstance(value, list) else None for name, value in instance.items()}
             if len(set(lengths.values())) > 1:
-                raise RequestError(f"instance {number} has lists of different lengths ({', '.join(f'{n}: {k}' for n, k in sorted(lengths.items()))}); "
-                                   f"each input gives one string per token")
+                shown = ", ".join(f"{name}: {length}" for name, length in sorted(lengths.items()))
+                raise RequestError(f"instance {number} has lists of different lengths ({shown}); each input gives "
+                                   f"one string per token")
         return {name: self._token_lists([instance[name] for instance in values], name) for name in names}
 
     def _pad(self, values):
