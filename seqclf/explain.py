@@ -199,7 +199,7 @@ def explain_tags(estimator, X, index=0):
     frame = frames.iloc[[index]]
     tokens = list(frame[adapter.tokens_col].iloc[0])
     tags = [str(tag) for tag in estimator.predict(frame)[0][:len(tokens)]]
-    core, classes = _core(estimator.model_), [str(c) for c in estimator.classes_]
+    core, classes = core_of(estimator.model_), [str(c) for c in estimator.classes_]
     crf = crf_layer(core)
     if crf is None:
         return Tagging(tokens, tags, estimator.predict_proba(frame)[0, :len(tokens)], classes, "softmax")
@@ -255,13 +255,34 @@ def inside(model, raw):
     (token ids for text). The model's own preprocessing layers encode ``raw``, so this works
     for loaded runs too.
     """
-    core = _core(model)
+    walk = walk_recurrent(model, raw)
+    return walk.attention, walk.sequence, walk.mask, walk.encoded
+
+
+@dataclass
+class Walk:
+    """A model's core run layer by layer up to its pooling or output: what each recurrent layer read."""
+
+    core: keras.Model
+    encoded: np.ndarray  # the input the core got (token ids for text)
+    layers: list  # (recurrent layer, its input, the padding mask) in order
+    sequence: np.ndarray  # the last recurrent layer's output at every step (n, T, units)
+    mask: np.ndarray  # which steps are real (n, T)
+    attention: np.ndarray = None  # attention pooling's weights (n, T), if the model pools so
+
+
+def walk_recurrent(model, raw, core=None):
+    """Run the core of ``model`` (as ``adapter.wrap`` made it) on ``raw`` layer by layer, the padding mask passed on
+    explicitly, and return the :class:`Walk`; a last layer that returns only its final state is re-run as a copy
+    that returns every step (same weights). ``core``: another core to walk, behind ``model``'s preprocessing."""
+    own = core_of(model)
+    core = core or own
     if any(isinstance(layer, DimensionShuffle) for layer in core.layers):
         raise ConfigError("this model's recurrent layers read the dimension-shuffled series (one step per channel, "
                           "LSTM-FCN's reading), so they have no time steps to show; attention and activations over "
                           "time need a design without +fcn/+mfcn")
-    x = encoded = _preprocessed(model, core, raw)
-    mask, sequence, attention = None, None, None
+    x = encoded = preprocessed(model, own, raw)
+    mask, sequence, attention, layers = None, None, None, []
     for layer in core.layers:
         if isinstance(layer, keras.layers.InputLayer) or isinstance(layer, keras.layers.Dropout):
             continue
@@ -275,17 +296,18 @@ def inside(model, raw):
         if isinstance(layer, (keras.layers.Embedding, MissingValueMask)):
             mask = layer.compute_mask(x)
         if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
-            x = sequence = _every_step(layer, x, mask)
+            layers.append((layer, x, mask))
+            x = sequence = every_step(layer, x, mask)
         else:
             x = layer(x)
     if sequence is None:
         raise ConfigError("this model has no recurrent layer to look inside")
     sequence = keras.ops.convert_to_numpy(sequence)
     mask = keras.ops.convert_to_numpy(mask).astype(bool) if mask is not None else np.ones(sequence.shape[:2], bool)
-    return attention, sequence, mask, keras.ops.convert_to_numpy(encoded)
+    return Walk(core, keras.ops.convert_to_numpy(encoded), layers, sequence, mask, attention)
 
 
-def _preprocessed(model, core, raw):
+def preprocessed(model, core, raw):
     """``raw`` through the wrapper's preprocessing layers, up to the ``core`` model: what the core reads."""
     x = keras.ops.convert_to_tensor(raw)
     for layer in model.layers if core is not model else ():
@@ -296,12 +318,12 @@ def _preprocessed(model, core, raw):
     return x
 
 
-def _core(model):
+def core_of(model):
     """The classifier inside a model that ``adapter.wrap`` made (or ``model`` itself if it is one)."""
     return next((layer for layer in model.layers if isinstance(layer, keras.Model)), model)
 
 
-def _every_step(layer, x, mask):
+def every_step(layer, x, mask):
     """``layer``'s output at every step for ``x``: its own if it returns sequences, else a same-weights copy's."""
     config = layer.get_config()
     inner = config["layer"]["config"] if isinstance(layer, keras.layers.Bidirectional) else config
@@ -320,7 +342,7 @@ def _step_names(model, encoded, real):
     if vectorizers:
         vocabulary = vectorizers[0].get_vocabulary()
         return [str(vocabulary[i]) for i in encoded[real]]
-    factor = next((layer.factor for layer in _core(model).layers if isinstance(layer, StepAveraging)), 1)
+    factor = next((layer.factor for layer in core_of(model).layers if isinstance(layer, StepAveraging)), 1)
     return [str(i * factor) for i in np.flatnonzero(real)]  # a model step averages `factor` input steps
 
 

@@ -131,22 +131,23 @@ class TextAdapter(Adapter):
         return self
 
     def _batches(self, frame):
-        texts = self._texts(frame)
+        texts = self.texts(frame)
         return [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
 
-    def _texts(self, frame):
+    def texts(self, frame):
+        """The texts of the rows of ``frame``, as strings."""
         return frame[self.text_col].astype(str).tolist()
 
     def encode(self, frame):
         """Token ids ``(n_samples, sequence_length)``, 0 for padding, for training."""
-        texts = self._texts(frame)
+        texts = self.texts(frame)
         return np.concatenate(
             [self.vectorizer_(tf.constant(texts[i:i + BATCH])).numpy() for i in range(0, len(texts), BATCH)]
         ) if texts else np.zeros((0, self.sequence_length_), "int64")
 
     def raw_inputs(self, frame):
         """The texts as the exported model takes them."""
-        return np.array(self._texts(frame), dtype=object)
+        return np.array(self.texts(frame), dtype=object)
 
     def model_inputs(self):
         """Keyword arguments for the builder describing the encoded input."""

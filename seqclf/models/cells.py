@@ -166,6 +166,15 @@ class OdysseyLSTMCell(_Cell):
                                                          name="gate_recurrent_kernel", initializer="zeros")
 
     def call(self, inputs, states, training=False):
+        h, c, gates = self._step(inputs, states)
+        return h, [h, c] + ([gates["i"], gates["f"], gates["o"]] if self.variant == "fgr" else [])
+
+    def gate_activations(self, inputs, states):
+        """The gates this variant has at one step, ``{"input": i_t, "forget": f_t, "output": o_t}`` (``seqclf cells``)."""
+        return {_GATE_NAMES[name]: value for name, value in self._step(inputs, states)[2].items()}
+
+    def _step(self, inputs, states):
+        """``h_t``, ``c_t`` and the gates the variant has (``{"i": i_t, ...}``) from ``x_t`` and the states."""
         h_prev, c_prev = states[:2]
         z = dict(zip(self.blocks, self._gates(inputs, h_prev, len(self.blocks))))
         if self.variant == "fgr":
@@ -182,7 +191,7 @@ class OdysseyLSTMCell(_Cell):
         c = f * c_prev + i * (z["c"] if self.variant == "niaf" else ops.tanh(z["c"]))
         o = gate("o", c)
         h = o * (c if self.variant == "noaf" else ops.tanh(c))
-        return h, [h, c] + ([i, f, o] if self.variant == "fgr" else [])
+        return h, c, {name: value for name, value in zip("ifo", (i, f, o)) if name in self.gates}
 
     def get_config(self):
         return {**super().get_config(), "variant": self.variant}
@@ -218,9 +227,17 @@ class CIFGCell(_Cell):
         self._weights(input_shape[-1], 3)
 
     def call(self, inputs, states, training=False):
+        h, c, _ = self._step(inputs, states)
+        return h, [h, c]
+
+    def gate_activations(self, inputs, states):
+        """The gates at one step, ``{"input": i_t, "forget": 1 - i_t, "output": o_t}`` (``seqclf cells``)."""
+        i, o = self._step(inputs, states)[2]
+        return {"input": i, "forget": 1.0 - i, "output": o}
+
+    def _step(self, inputs, states):
         h_prev, c_prev = states
         zi, zc, zo = self._gates(inputs, h_prev, 3)
-        i = SIGMOID(zi)
+        i, o = SIGMOID(zi), SIGMOID(zo)
         c = (1.0 - i) * c_prev + i * ops.tanh(zc)
-        h = SIGMOID(zo) * ops.tanh(c)
-        return h, [h, c]
+        return o * ops.tanh(c), c, (i, o)
