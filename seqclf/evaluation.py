@@ -33,21 +33,38 @@ def classification_metrics(y_true, y_pred, classes):
 
 
 def plot_learning_curves(history, path=None, best_epoch=None):
-    """Loss and accuracy per epoch, training against validation, the kept epoch marked; returns the figure."""
-    figure = Figure(figsize=(9, 3.5), layout="constrained")
-    for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
+    """Loss and accuracy per epoch, training against validation, the kept epoch marked, and, when recorded, the
+    gradient norm before clipping (median and largest per epoch) with the share of steps clipped; returns the figure."""
+    gradients = "gradient_norm_median" in history
+    figure = Figure(figsize=(13.5 if gradients else 9, 3.5), layout="constrained")
+    panels = figure.subplots(1, 3 if gradients else 2)
+    for axes, metric in zip(panels, ("loss", "accuracy")):
         epochs = np.arange(1, len(history[metric]) + 1)
         axes.plot(epochs, history[metric], marker="o", label="training")
         axes.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
-        if best_epoch is not None:
-            axes.axvline(best_epoch, color="grey", linestyle="--", label=f"kept (epoch {best_epoch})")
-        axes.set(xlabel="epoch", ylabel=metric, title=metric)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.grid(alpha=0.3)
-        axes.legend()
+        _finish(axes, best_epoch, metric)
+    if gradients:
+        axes = panels[2]
+        epochs = np.arange(1, len(history["gradient_norm_median"]) + 1)
+        axes.plot(epochs, history["gradient_norm_median"], marker="o", label="median")
+        axes.plot(epochs, history["gradient_norm_max"], marker=".", label="largest")
+        axes.set_yscale("log")
+        share = axes.twinx()
+        share.bar(epochs, history["clipped_share"], color="tab:gray", alpha=0.25, label="share clipped")
+        share.set(ylim=(0, 1), ylabel="share of steps clipped")
+        _finish(axes, best_epoch, "gradient norm before clipping")
     if path is not None:
         figure.savefig(path, dpi=100)
     return figure
+
+
+def _finish(axes, best_epoch, title):
+    if best_epoch is not None:
+        axes.axvline(best_epoch, color="grey", linestyle="--", label=f"kept (epoch {best_epoch})")
+    axes.set(xlabel="epoch", ylabel=title, title=title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend()
 
 
 def plot_confusion_matrix(matrix, classes, path=None, title="test confusion matrix"):

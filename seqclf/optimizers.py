@@ -48,19 +48,59 @@ def clip_gradients(grads, clipnorm=None, clipvalue=None):
     return [None if g is None else scale(g, factor) for g in grads]
 
 
+NORM_BUFFER = 8192  # steps whose gradient norms LazyAdam keeps (an epoch's last ones if it has more)
+
+
+def global_norm(grads):
+    """The norm of all gradients together, sqrt(sum of squares), as of their dense form (sparse rows merged)."""
+    dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in map(merge_duplicates, grads) if g is not None]
+    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(d, "float32"))) for d in dense]))
+
+
+def clipping_fires(grads, norm, clipnorm=None, clipvalue=None):
+    """Whether clipping changes ``grads`` (global ``norm`` above ``clipnorm``, or a component beyond ``clipvalue``)."""
+    if clipvalue:
+        dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads if g is not None]
+        return tf.reduce_any([tf.reduce_max(tf.abs(d)) > clipvalue for d in dense])
+    return norm > clipnorm if clipnorm else tf.constant(False)
+
+
 @keras.saving.register_keras_serializable(package="seqclf")
 class LazyAdam(keras.optimizers.Adam):
     """Adam whose update of a sparse gradient reads and writes only that gradient's rows.
 
     ``global_clipnorm`` and ``clipvalue`` keep sparse gradients sparse
-    (:func:`clip_gradients`); dense gradients get Keras' Adam unchanged.
+    (:func:`clip_gradients`); dense gradients get Keras' Adam unchanged. With ``record_gradients``, step
+    k writes the global gradient norm before clipping at ``gradient_norms[k % NORM_BUFFER]`` and whether
+    clipping changed the gradients (1 or 0) at ``clipped[k % NORM_BUFFER]``, inside the training step, so
+    :class:`~seqclf.training.callbacks.GradientNorms` reads them once an epoch, not once a batch (a read
+    per batch waits for each step to finish: the quick start trained in 18.4 s instead of 16.9).
 
     Examples
     --------
     >>> model.compile(optimizer=LazyAdam(learning_rate=1e-3, global_clipnorm=1.0), loss=...)  # doctest: +SKIP
     """
 
+    def __init__(self, *args, record_gradients=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record_gradients = record_gradients
+
+    def build(self, var_list):
+        super().build(var_list)
+        if self.record_gradients:
+            self.gradient_norms = self.add_variable((NORM_BUFFER,), name="gradient_norms")
+            self.clipped = self.add_variable((NORM_BUFFER,), name="clipped")
+
+    def get_config(self):
+        return {**super().get_config(), "record_gradients": self.record_gradients}
+
     def _clip_gradients(self, grads):
+        if self.record_gradients:  # before clipping: what backpropagation gave (GradientNorms reads it per batch)
+            norm = global_norm(grads)
+            slot = [[self.iterations % NORM_BUFFER]]  # the step's number: iterations counts after the update
+            fired = tf.cast(clipping_fires(grads, norm, self.global_clipnorm, self.clipvalue), "float32")
+            self.gradient_norms.assign(tf.tensor_scatter_nd_update(self.gradient_norms, slot, [norm]))
+            self.clipped.assign(tf.tensor_scatter_nd_update(self.clipped, slot, [fired]))
         if self.clipnorm:  # a norm per variable: Keras' own
             return super()._clip_gradients(grads)
         return clip_gradients(grads, self.global_clipnorm, self.clipvalue)  # also merges duplicate rows

@@ -42,7 +42,8 @@ def test_fit_predict_with_integer_labels_kept_as_given(fitted, texts):
     assert probabilities.shape == (20, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert 0.0 <= fitted.score(X, y) <= 1.0
-    assert list(fitted.history_) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert list(fitted.history_) == ["accuracy", "loss", "val_accuracy", "val_loss", "gradient_norm_median",
+                                     "gradient_norm_max", "clipped_share"]
 
 
 def test_a_table_with_its_own_column_names(reviews):

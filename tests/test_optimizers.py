@@ -76,3 +76,21 @@ def test_embedding_rows_of_unseen_words_stay_put_in_model_fit(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert isinstance(loaded.optimizer, LazyAdam)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("settings,clipped", [({"global_clipnorm": 0.5}, 1.0), ({"global_clipnorm": 100.0}, 0.0),
+                                              ({"clipvalue": 0.1}, 1.0), ({"clipvalue": 100.0}, 0.0)])
+def test_the_gradient_norm_before_clipping_is_recorded(settings, clipped):
+    rng = np.random.default_rng(1)
+    embedding = sparse([2, 7, 2], rng.normal(size=(3, WIDTH)))
+    kernel_value = rng.normal(size=(WIDTH, 2)).astype("float32")
+    table, kernel = keras.Variable(np.zeros((ROWS, WIDTH), "float32")), keras.Variable(np.zeros((WIDTH, 2), "float32"))
+    optimizer = LazyAdam(record_gradients=True, **settings)
+    optimizer.apply_gradients([(embedding, table), (tf.constant(kernel_value), kernel)])
+    dense = np.concatenate([tf.convert_to_tensor(embedding).numpy().ravel(), kernel_value.ravel()])
+    optimizer.apply_gradients([(embedding, table), (tf.constant(2 * kernel_value), kernel)])  # the second step
+    dense2 = np.concatenate([tf.convert_to_tensor(embedding).numpy().ravel(), 2 * kernel_value.ravel()])
+    norms = optimizer.gradient_norms.numpy()
+    np.testing.assert_allclose(norms[:3], [np.linalg.norm(dense), np.linalg.norm(dense2), 0.0], rtol=1e-6)
+    assert optimizer.clipped.numpy()[0] == clipped
+    assert LazyAdam.from_config(optimizer.get_config()).record_gradients

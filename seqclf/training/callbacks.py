@@ -1,4 +1,5 @@
-"""Callbacks of a fit: accuracy over real steps, Ctrl-C, the NaN guard, and the epoch backups' own state."""
+"""Callbacks of a fit: accuracy over real steps, gradient norms, Ctrl-C, the NaN guard, and the epoch backups' own
+state."""
 
 import json
 import logging
@@ -56,6 +57,33 @@ class WarmUpEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_epoch_end(epoch, logs)
         if not stopping and self.model.stop_training and epoch < self.warmup:
             self.model.stop_training, self.stopped_epoch = False, 0
+
+
+class GradientNorms(keras.callbacks.Callback):
+    """Per epoch, the median and the largest global gradient norm before clipping, and the share of training steps
+    whose gradients clipping changed: ``gradient_norm_median``, ``gradient_norm_max`` and ``clipped_share`` in the
+    epoch's logs (so in the history), read from an optimizer that records them (``LazyAdam(record_gradients=True)``).
+
+    An epoch of more than :data:`~seqclf.optimizers.NORM_BUFFER` steps is summarised by its last ones.
+    Exploding gradients show as a maximum far above the median; a clipped share near 1 says ``--clipnorm`` binds at
+    almost every step (the learning rate then acts smaller than it is).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._first = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if logs is None or not getattr(optimizer, "record_gradients", False):
+            return
+        from ..optimizers import NORM_BUFFER
+
+        steps = np.arange(self._first, int(keras.ops.convert_to_numpy(optimizer.iterations)))[-NORM_BUFFER:]
+        if len(steps):
+            norms = keras.ops.convert_to_numpy(optimizer.gradient_norms)[steps % NORM_BUFFER]
+            clipped = keras.ops.convert_to_numpy(optimizer.clipped)[steps % NORM_BUFFER]
+            logs.update(gradient_norm_median=float(np.median(norms)), gradient_norm_max=float(np.max(norms)),
+                        clipped_share=float(np.mean(clipped)))
 
 
 class CtrlC(keras.callbacks.Callback):

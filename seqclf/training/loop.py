@@ -13,7 +13,7 @@ from ..errors import ConfigError, TrainingError
 from ..models.crf import CRFLoss, crf_layer
 from ..optimizers import LazyAdam
 from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
-from .callbacks import CtrlC, NonFiniteLossGuard, StepAccuracy, TrainingState, WarmUpEarlyStopping
+from .callbacks import CtrlC, GradientNorms, NonFiniteLossGuard, StepAccuracy, TrainingState, WarmUpEarlyStopping
 from .settings import check_training_settings, class_weights, class_weights_from_counts, training_budget
 
 log = logging.getLogger("seqclf.training")
@@ -64,7 +64,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
     keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
     (and replaces ``clipnorm``). The optimizer is Adam, lazy on embeddings
-    (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words).
+    (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words). The history
+    records per epoch the median and largest global gradient norm before clipping and the share of
+    steps clipping changed (:class:`~seqclf.training.callbacks.GradientNorms`).
 
     Early stopping waits ``patience`` epochs without a lower validation loss, never stops during
     the budget's warm-up (:func:`~seqclf.training.settings.training_budget`), and keeps the best
@@ -114,7 +116,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed,
                                     own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
-    callbacks = [stopper, history, guard]
+    callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
         backup = keras.callbacks.BackupAndRestore if strategy is None else distribute.ChiefBackup
         callbacks += [TrainingState(backup_dir, stopper, guard, history), backup(str(backup_dir))]
@@ -147,12 +149,14 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
 
 
 def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step):
-    """Lazy Adam with clipping (under a strategy, its training step clips the gradients summed over workers),
+    """Lazy Adam with clipping, recording the gradient norms (under a strategy, its training step clips the gradients
+    summed over workers, and no norms are recorded),
     smoothed cross-entropy, and accuracy over real steps for per-step targets."""
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
     with distribute.scope(strategy):
         model.compile(
-            optimizer=LazyAdam(learning_rate=learning_rate, **(clipping if strategy is None else {})),
+            optimizer=LazyAdam(learning_rate=learning_rate, record_gradients=strategy is None,
+                               **(clipping if strategy is None else {})),
             loss=training_loss(model, label_smoothing),
             metrics=[StepAccuracy() if per_step else "accuracy"],
         )
