@@ -1,4 +1,4 @@
-"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, info, archs, serve."""
+"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, serve."""
 
 import logging
 import os
@@ -249,20 +249,25 @@ def info(run_dir):
 @click.option("--text", help="A text to look inside the model with (text models), instead of DATA.")
 @click.option("--row", type=click.IntRange(0), default=0, show_default=True,
               help="Which sequence (or window) of DATA, counting from 0.")
+@click.option("--gradients", is_flag=True,
+              help="Instead: the norm of dL/dx_t at the first recurrent layer's input by distance from the output, "
+                   "over DATA's first sequences (gradients.png, gradients.json).")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for explain.html and explain.png [default: RUN_DIR/explain].")
 @data_options
-def explain(run_dir, data, text, row, out, format, encoding, label_col):
+def explain(run_dir, data, text, row, gradients, out, format, encoding, label_col):
     """Show how the model of RUN_DIR reads one input: attention and hidden units per step.
 
     Writes explain.html (each step shaded by its attention weight, a table of the most active
     units) and explain.png (the same as a picture); for --task seq2seq, the attention alignment
-    (source symbols across, output symbols down).
+    (source symbols across, output symbols down). With --gradients, how strongly the loss at the
+    output depends on each earlier step (vanishing or exploding gradients).
 
     \b
     Examples:
       seqclf explain runs/attn --text "a gripping, funny film"
       seqclf explain runs/bm datasets/basic_motions_TEST.ts --row 3
       seqclf explain runs/g2p --text "seqclf"
+      seqclf explain runs/bm datasets/basic_motions_TEST.ts --gradients
     """
     from pathlib import Path
 
@@ -275,8 +280,10 @@ def explain(run_dir, data, text, row, out, format, encoding, label_col):
         raise ConfigError("pass either DATA or --text, not both and not neither")
     estimator = load(run_dir)
     X = [text] if text is not None else read_table(data, estimator.task_.read_format(data, format), encoding)
-    view = estimator.task_.explain(estimator, X, index=0 if text is not None else row)
     out = Path(out) if out else Path(run_dir) / "explain"
+    if gradients:
+        return _explain_gradients(estimator, X, out)
+    view = estimator.task_.explain(estimator, X, index=0 if text is not None else row)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "explain.html", view.to_html())
     partial = out / ".explain.png.tmp"
@@ -285,6 +292,77 @@ def explain(run_dir, data, text, row, out, format, encoding, label_col):
     for line in view.lines():
         click.echo(line)
     click.echo(f"written {out / 'explain.html'} and {out / 'explain.png'}")
+
+
+def _explain_gradients(estimator, X, out):
+    """``seqclf explain --gradients``: the trained model's profile beside the same architecture's untrained one."""
+    import json
+
+    from .gradients import gradient_by_distance
+    from .rundir import write_atomically
+
+    profile = gradient_by_distance(estimator, X)
+    untrained = gradient_by_distance(estimator, X, untrained=True)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "gradients.json", json.dumps({"trained": profile.as_dict(),
+                                                         "untrained": untrained.as_dict()}, indent=2))
+    partial = out / ".gradients.png.tmp"
+    profile.figure(others={untrained.layer: untrained}).savefig(partial, dpi=100, format="png")
+    partial.replace(out / "gradients.png")
+    shares = [f"{untrained.ratio(d):.2e} at distance {d}" for d in (1, 10, 50, 100, 200) if d < len(untrained.mean)]
+    for line in profile.lines() + ["the same architecture untrained (freshly initialised), of its distance 0: " +
+                                   ", ".join(shares)]:
+        click.echo(line)
+    click.echo(f"written {out / 'gradients.png'} and {out / 'gradients.json'}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--feature", "features", multiple=True, required=True,
+              help="A feature to find units for (repeatable): quote, line-position, bracket-depth, indent, comment "
+                   "(text), step (any kind), or a numeric column of a sensor long table.")
+@click.option("--max-steps", type=click.IntRange(1), default=20000, show_default=True,
+              help="Read the first sequences of DATA up to about this many steps.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Units listed per feature.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the untrained baseline's weights and of the feature's shufflings.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for cells.html, .png and .json [default: RUN_DIR/cells].")
+@data_options
+def cells(run_dir, data, features, max_steps, top, seed, out, format, encoding, label_col):
+    """Find the hidden units of RUN_DIR's model that track a feature of the input, over the steps of DATA.
+
+    Ranks every unit (hidden and, for LSTM cells, cell state, per layer and direction) by
+    Spearman's rho with a numeric feature or AUROC for a boolean one, beside two null baselines
+    (the same architecture untrained, the feature shuffled in blocks), ablates the top unit, and
+    reports how often each gate saturates. Writes cells.html (the text shaded by the top unit),
+    cells.png and cells.json.
+
+    \b
+    Examples:
+      seqclf cells runs/shakespeare datasets/tiny_shakespeare_sample.txt --feature line-position --feature quote
+      seqclf cells runs/steps datasets/basic_motions_long_TEST.csv --feature step
+    """
+    from pathlib import Path
+
+    from .data.readers import read_table
+    from .estimators import load
+    from .rundir import write_atomically
+    from .units import find_units
+
+    estimator = load(run_dir)
+    table = read_table(data, estimator.task_.read_format(data, format), encoding)
+    report = find_units(estimator, table, list(features), max_steps=max_steps, top=top, seed=seed)
+    out = Path(out) if out else Path(run_dir) / "cells"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "cells.html", report.to_html())
+    write_atomically(out / "cells.json", report.to_json())
+    partial = out / ".cells.png.tmp"
+    report.figure().savefig(partial, dpi=100, format="png")
+    partial.replace(out / "cells.png")
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"written {out / 'cells.html'}, {out / 'cells.png'} and {out / 'cells.json'}")
 
 
 @main.command()
