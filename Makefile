@@ -37,6 +37,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/stock_windows.py
 	$(BIN)/python benchmarks/architectures.py
 	$(BIN)/python benchmarks/odyssey.py
+	$(BIN)/python benchmarks/vanishing_gradients.py
 	$(BIN)/python benchmarks/tagging_accuracy.py --heads softmax,crf --seeds 3
 	$(BIN)/python benchmarks/tagging_accuracy.py --data conll2000 --seeds 3
 	$(BIN)/python benchmarks/char_lm.py --epochs 10 --batch-size 32
