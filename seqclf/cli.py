@@ -274,7 +274,6 @@ def explain(run_dir, data, text, row, gradients, out, format, encoding, label_co
     from .data.readers import read_table
     from .errors import ConfigError
     from .estimators import load
-    from .rundir import write_atomically
 
     if (text is None) == (data is None):
         raise ConfigError("pass either DATA or --text, not both and not neither")
@@ -284,14 +283,24 @@ def explain(run_dir, data, text, row, gradients, out, format, encoding, label_co
     if gradients:
         return _explain_gradients(estimator, X, out)
     view = estimator.task_.explain(estimator, X, index=0 if text is not None else row)
+    _write_report(out, {"explain.html": view.to_html()}, view.figure(), "explain.png", view.lines())
+
+
+def _write_report(out, pages, figure, png, lines):
+    """Write ``pages`` (``{file name: text}``) and ``figure`` as ``png`` into ``out``, each atomically; print ``lines``
+    and what was written."""
+    from .rundir import write_atomically
+
     out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "explain.html", view.to_html())
-    partial = out / ".explain.png.tmp"
-    view.figure().savefig(partial, dpi=100, format="png")
-    partial.replace(out / "explain.png")
-    for line in view.lines():
+    for name, text in pages.items():
+        write_atomically(out / name, text)
+    partial = out / f".{png}.tmp"
+    figure.savefig(partial, dpi=100, format="png")
+    partial.replace(out / png)
+    for line in lines:
         click.echo(line)
-    click.echo(f"written {out / 'explain.html'} and {out / 'explain.png'}")
+    written = [str(out / name) for name in pages]
+    click.echo(f"written {', '.join(written)} and {out / png}")
 
 
 def _explain_gradients(estimator, X, out):
@@ -299,21 +308,15 @@ def _explain_gradients(estimator, X, out):
     import json
 
     from .gradients import gradient_by_distance
-    from .rundir import write_atomically
 
     profile = gradient_by_distance(estimator, X)
     untrained = gradient_by_distance(estimator, X, untrained=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "gradients.json", json.dumps({"trained": profile.as_dict(),
-                                                         "untrained": untrained.as_dict()}, indent=2))
-    partial = out / ".gradients.png.tmp"
-    profile.figure(others={untrained.layer: untrained}).savefig(partial, dpi=100, format="png")
-    partial.replace(out / "gradients.png")
     shares = [f"{untrained.ratio(d):.2e} at distance {d}" for d in (1, 10, 50, 100, 200) if d < len(untrained.mean)]
-    for line in profile.lines() + ["the same architecture untrained (freshly initialised), of its distance 0: " +
-                                   ", ".join(shares)]:
-        click.echo(line)
-    click.echo(f"written {out / 'gradients.png'} and {out / 'gradients.json'}")
+    _write_report(out, {"gradients.json": json.dumps({"trained": profile.as_dict(), "untrained": untrained.as_dict()},
+                                                     indent=2)},
+                  profile.figure(others={untrained.layer: untrained}), "gradients.png",
+                  profile.lines() + ["the same architecture untrained (freshly initialised), of its distance 0: " +
+                                     ", ".join(shares)])
 
 
 @main.command()
@@ -347,22 +350,14 @@ def cells(run_dir, data, features, max_steps, top, seed, out, format, encoding, 
 
     from .data.readers import read_table
     from .estimators import load
-    from .rundir import write_atomically
     from .units import find_units
 
     estimator = load(run_dir)
     table = read_table(data, estimator.task_.read_format(data, format), encoding)
     report = find_units(estimator, table, list(features), max_steps=max_steps, top=top, seed=seed)
     out = Path(out) if out else Path(run_dir) / "cells"
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "cells.html", report.to_html())
-    write_atomically(out / "cells.json", report.to_json())
-    partial = out / ".cells.png.tmp"
-    report.figure().savefig(partial, dpi=100, format="png")
-    partial.replace(out / "cells.png")
-    for line in report.lines():
-        click.echo(line)
-    click.echo(f"written {out / 'cells.html'}, {out / 'cells.png'} and {out / 'cells.json'}")
+    _write_report(out, {"cells.html": report.to_html(), "cells.json": report.to_json()}, report.figure(), "cells.png",
+                  report.lines())
 
 
 @main.command()

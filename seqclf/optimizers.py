@@ -88,8 +88,10 @@ class LazyAdam(keras.optimizers.Adam):
     def build(self, var_list):
         super().build(var_list)
         if self.record_gradients:
-            self.gradient_norms = self.add_variable((NORM_BUFFER,), name="gradient_norms")
-            self.clipped = self.add_variable((NORM_BUFFER,), name="clipped")
+            # plain TensorFlow variables, not the optimizer's own: a diagnostic, not state that model.keras saves
+            # (a saved run then loads whatever the buffer's size, and runs written before it load too)
+            self.gradient_norms = tf.Variable(tf.zeros(NORM_BUFFER), trainable=False, name="gradient_norms")
+            self.clipped = tf.Variable(tf.zeros(NORM_BUFFER), trainable=False, name="clipped")
 
     def get_config(self):
         return {**super().get_config(), "record_gradients": self.record_gradients}
