@@ -60,7 +60,7 @@ def global_norm(grads):
 def clipping_fires(grads, norm, clipnorm=None, clipvalue=None):
     """Whether clipping changes ``grads`` (global ``norm`` above ``clipnorm``, or a component beyond ``clipvalue``)."""
     if clipvalue:
-        dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads if g is not None]
+        dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in map(merge_duplicates, grads) if g is not None]
         return tf.reduce_any([tf.reduce_max(tf.abs(d)) > clipvalue for d in dense])
     return norm > clipnorm if clipnorm else tf.constant(False)
 

@@ -11,8 +11,9 @@ area under the ROC curve for a boolean one; its strength is |rho| or |2 AUROC - 
 Two null baselines say what a strength means: the same architecture freshly initialised
 (untrained, seeded), and the trained model against the feature shuffled in blocks (which keeps
 the feature's runs, so a slowly varying unit does not match it by chance as easily). The top
-unit is then ablated (held at 0 inside its layer's recurrence) and the change of the loss is
-reported at the steps the feature marks (true, or above its median) against the other steps.
+unit is then ablated (held at 0 inside its layer's recurrence; a cell state at 0 silences its h
+too) and the change of the loss is reported at the steps the feature marks (true, or above its
+median) against the other steps.
 """
 
 import html
@@ -28,7 +29,9 @@ from scipy.stats import rankdata
 
 from .errors import ConfigError, DataError
 from .explain import walk_recurrent
+from .inputs import as_frame
 from .models.cells import CIFGCell, OdysseyLSTMCell
+from .models.fcn import ConvolutionBranch
 from .models.layers import StepAveraging
 from .step_features import step_features, step_positions
 
@@ -112,9 +115,9 @@ def _run_cell(rnn, x, mask, held):
         h, new = cell(x[:, t], states, training=False)
         new = [np.array(s) for s in (new if isinstance(new, (list, tuple)) else [new])]
         h = np.array(h)
-        if held is not None:  # the unit held at 0: in the output and the state the next step reads
-            state, unit = held
-            for values in ((h, new[0]) if state == "h" else (new[1],)):
+        if held is not None:  # the unit held at 0: in the output and the states the next step reads
+            state, unit = held  # a cell state at 0 gives h = o * tanh(0) = 0 as well
+            for values in ((h, new[0]) if state == "h" else (h, new[0], new[1])):
                 values[:, unit] = 0.0
         real = mask[:, t:t + 1]
         states = [np.where(real, s, old) for s, old in zip(new, states)]
@@ -281,7 +284,7 @@ def find_units(estimator, X, features, max_steps=MAX_STEPS, top=TOP, seed=0):
             values=feature.values[shown], activation=activations[:, order[0]][shown[walk.mask]])
         tracking.ablation = _ablation(walk, ranking[0], feature, targets, task.per_step)
         trackings.append(tracking)
-    return CellReport(trackings, _saturation(trained, walk.mask), _step_labels(adapter, frame, walk, shown, characters),
+    return CellReport(trackings, _saturation(trained, walk.mask), _step_labels(adapter, frame, shown, characters, factor),
                       int(walk.mask.sum()), len(frame), target)
 
 
@@ -311,8 +314,17 @@ def _strengths(activations, feature, boolean):
     return _strength(unit_scores(activations, feature, boolean), boolean)
 
 
-def read_examples(adapter, X):
-    """The examples of ``X`` with their targets when it has them (labelled), else without."""
+#: The kinds whose models one input runs through one recurrent stack step by step (a tagger's words and characters,
+#: a translator's encoder and decoder do not).
+READABLE_KINDS = ("text", "chars", "sensor", "stock")
+
+
+def read_examples(adapter, X, tool="seqclf cells"):
+    """The examples of ``X`` (a table, or texts) with their targets when it has them (labelled), else without."""
+    if adapter.kind not in READABLE_KINDS:
+        raise ConfigError(f"{tool} reads models of {', '.join(READABLE_KINDS)} data, one input through one recurrent "
+                          f"stack; this run's kind is {adapter.kind}")
+    X = as_frame(X, None, adapter.input_column(), None)
     try:
         return adapter.prepare(X, "the data", labeled=True), True
     except DataError:
@@ -323,8 +335,13 @@ def read_examples(adapter, X):
 
 def first_sequences(adapter, frame, max_steps, characters):
     """The first sequences of ``frame`` holding about ``max_steps`` steps."""
-    lengths = np.asarray(adapter.lengths(frame) if adapter.kind != "text" else
-                         [len(step_positions(text, characters)) for text in adapter.texts(frame)])
+    if adapter.kind == "text":
+        lengths = [len(step_positions(text, characters)) for text in adapter.texts(frame)]
+    elif hasattr(adapter, "lengths"):
+        lengths = adapter.lengths(frame)
+    else:  # windows of one length (stock)
+        lengths = np.full(len(frame), np.shape(adapter.raw_inputs(frame.iloc[:1]))[1])
+    lengths = np.asarray(lengths)
     keep = max(1, int(np.searchsorted(np.cumsum(lengths), max_steps, side="right")))
     return frame.iloc[:keep].reset_index(drop=True)
 
@@ -371,7 +388,8 @@ def _ablation(walk, unit, feature, targets, per_step):
                     if unit["layer"].split()[0] == layer.name)
     layer, x, mask = walk.layers[position]
     after = walk.core.layers[walk.core.layers.index(layer) + 1:]
-    following = next(other for other in after if not isinstance(other, keras.layers.Dropout))  # dropout: inference
+    following = next(other for other in after  # dropout is off at inference; the convolution branch reads the input
+                     if not isinstance(other, (keras.layers.Dropout, ConvolutionBranch)))
     rest = run_from(following.input, walk.core)
     if rest is None:
         log.info("no ablation: the layers after %s read other inputs too", layer.name)
@@ -449,13 +467,13 @@ def _shown(mask):
     return mask & (np.cumsum(mask.ravel()).reshape(mask.shape) <= SHADED_STEPS)
 
 
-def _step_labels(adapter, frame, walk, shown, characters):
+def _step_labels(adapter, frame, shown, characters, factor):
     """What each shown step stands for: its character, its word, or its step number."""
     labels = []
     for row in range(shown.shape[0]):
         n = int(shown[row].sum())
         if not n:
-            break
+            continue
         if adapter.kind == "chars":
             labels += list(frame["input"].iloc[row][:n])
         elif adapter.kind == "text":
@@ -464,5 +482,5 @@ def _step_labels(adapter, frame, walk, shown, characters):
             labels += [text[s] if characters else text[s:].split()[0] for s in starts[:n]]
             labels += ["?"] * (n - min(n, len(starts)))
         else:
-            labels += [str(t) for t in np.flatnonzero(shown[row])]
+            labels += [str(t * factor) for t in np.flatnonzero(shown[row])]  # a model step averages `factor`
     return labels

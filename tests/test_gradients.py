@@ -76,3 +76,26 @@ def test_training_records_the_gradient_norm_and_how_often_clipping_fired(reviews
     assert history["clipped_share"] == [share, share]
     assert all(0 < median <= largest for median, largest in zip(history["gradient_norm_median"],
                                                                  history["gradient_norm_max"]))
+
+
+def test_texts_are_read_as_given_and_the_reading_is_named(small):
+    profile = gradient_by_distance(small, ["a gripping , funny and moving film"])
+    assert profile.sequences[0] == 1 and profile.target.startswith("the model's own predictions")
+    assert profile.note == ""  # one direction, the last state: the distance is that of backpropagation
+    bi = seqclf.SequenceClassifier(arch="bigru:4", pooling="mean", epochs=1, seed=0).fit(
+        ["a fine film", "a dull film", "fine", "dull"] * 8, ["pos", "neg", "pos", "neg"] * 8)
+    note = gradient_by_distance(bi, ["a fine film"]).note
+    assert "bidirectional" in note and "pooling" in note
+
+
+def test_a_gap_in_a_series_does_not_move_its_last_step():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(12, 1)).astype("float32") for _ in range(16)]
+    y = ["a" if series[-1, 0] > 0 else "b" for series in X]
+    clf = seqclf.SequenceClassifier(kind="sensor", arch="gru:4", downsample=1, epochs=1, seed=0).fit(X, y)
+    gapped = [series.copy() for series in X[:2]]
+    for series in gapped:
+        series[3:5] = np.nan  # two masked steps inside the series
+    whole = gradient_by_distance(clf, pd.DataFrame({"values": gapped, "label": y[:2]}))
+    assert len(whole.distances) == 12 and whole.sequences[0] == 2  # distance 0 is the last step, not step 9
+    assert whole.sequences[7] == whole.sequences[8] == 0 and whole.sequences[9] == 2  # the gap: steps 4 and 3

@@ -183,3 +183,38 @@ def test_a_sensor_column_is_cut_into_the_same_series_as_the_channels():
     np.testing.assert_array_equal(rising.values[:30], first)  # the first series' steps, in time order
     with pytest.raises(ConfigError, match="unknown feature 'quote' for sensor data; choose from step, rising"):
         find_units(clf, table, ["quote"])
+
+
+def test_an_ablated_unit_is_held_at_zero_in_its_states():
+    core = build_classifier("lstm:4", n_classes=2, units=(4,), vocab_size=30, embedding_dim=6, pooling="mean")
+    layer, x, mask = walk_recurrent(core, padded_ids(3)).layers[0]
+    (held,), output = layer_states(layer, x, mask, ablate=(0, "c", 1))
+    (free,), _ = layer_states(layer, x, mask)
+    real = np.asarray(mask)
+    assert (held.states["c"][real][:, 1] == 0).all() and (held.states["h"][real][:, 1] == 0).all()
+    assert (output[real][:, 1] == 0).all() and not np.allclose(held.states["h"][real], free.states["h"][real])
+
+
+def test_taggers_are_refused_in_one_line(tmp_path):
+    from pathlib import Path
+
+    run = Path(__file__).parent / "fixtures" / "runs_v0" / "tagger"
+    data = tmp_path / "sentences.csv"
+    pd.DataFrame({"tokens": ["The cat sat ."]}).to_csv(data, index=False)
+    result = CliRunner().invoke(main, ["cells", str(run), str(data), "--feature", "step", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "this run's kind is tokens" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_per_step_models_with_a_convolution_branch_are_read_without_ablation():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(20, 2)).astype("float32") for _ in range(12)]
+    y = [np.where(series[:, 0] > 0, "up", "down") for series in X]
+    tagger = seqclf.SequenceTagger(arch="lstm:4+fcn", epochs=1, seed=0).fit(X, y)
+    table = pd.DataFrame({"values": X, "label": list(y)})
+    report = find_units(tagger, table, ["step"], max_steps=100)
+    assert report.trackings[0].ablation is None  # the layers after the LSTM read the convolution branch too
+    from seqclf.gradients import gradient_by_distance
+
+    with pytest.raises(ConfigError, match="convolution branch"):
+        gradient_by_distance(tagger, table)
