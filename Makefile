@@ -13,8 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# TF Serving's gRPC protos (for serve --grpc-port) come without their dependencies: the package
+# requires "tensorflow", which would install a second TensorFlow beside tensorflow-cpu.
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps "tensorflow-serving-api~=$$(TF_CPP_MIN_LOG_LEVEL=3 \
+	  $(BIN)/python -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0] + ".0")')"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -16,6 +16,7 @@ from seqclf.errors import ConfigError
 from seqclf.generate import tempered
 
 from .conftest import ROOT
+from .test_serving import Server
 
 SHAKESPEARE = ROOT / "datasets" / "tiny_shakespeare_sample.txt"
 
@@ -115,6 +116,13 @@ def test_cli_next_char_run_generates_and_refuses_unknown_prime_characters(tmp_pa
     refused = CliRunner().invoke(main, ["generate", str(run), "--prime", "ROMÉO€", "--length", "5"])
     assert refused.exit_code == 2 and "never saw: 'É', '€'" in refused.output
     assert len(refused.output.strip().splitlines()) == 1
+    server = Server(run, grpc=True)  # the next character after each prefix, over REST and gRPC alike
+    try:
+        texts = ["ROMEO:", "To be, or not"]
+        outputs = server.assert_grpc_equals_rest(config["model"]["export_name"], texts, {"text": texts})
+        assert outputs["label"].shape == (2, len(texts[1]))
+    finally:
+        assert server.stop() == 0
 
 
 def test_cli_evaluate_prints_the_loss(tmp_path):

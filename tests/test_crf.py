@@ -140,8 +140,10 @@ def test_a_crf_tagger_predicts_its_viterbi_path_in_python_and_in_the_export(crf_
     out = signature(tokens=tf.constant([sentences[0], sentences[1] + [""] * 5]))
     exported = [[t.decode() for t in row[:len(s)]] for row, s in zip(out["label"].numpy(), sentences)]
     assert exported == [list(tags[:len(s)]) for tags, s in zip(crf_tagger.predict(sentences), sentences)]
-    server = Server(tmp_path / "run")
+    server = Server(tmp_path / "run", grpc=True)
     try:
+        width = max(map(len, sentences))
+        server.assert_grpc_equals_rest("model", sentences, {"tokens": [s + [""] * (width - len(s)) for s in sentences]})
         answer = server.post("/v1/models/model:predict", {"instances": sentences})
         assert answer.status_code == 200, answer.text
         assert [p["label"] for p in answer.json()["predictions"]] == exported

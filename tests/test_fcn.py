@@ -97,8 +97,9 @@ def test_an_fcn_run_exports_explains_and_serves(tmp_path):
     series = np.random.default_rng(3).normal(size=(1, 40, 6)).astype("float32")
     signature = tf.saved_model.load(str(run / "export" / "basic_motions_TRAIN" / "1")).signatures["serving_default"]
     expected = signature(values=tf.constant(series))["probabilities"].numpy()
-    server = Server(run)
+    server = Server(run, grpc=True)
     try:
+        server.assert_grpc_equals_rest("basic_motions_TRAIN", series.tolist(), {"values": series})
         answer = server.post("/v1/models/basic_motions_TRAIN:predict", {"instances": series.tolist()}).json()
         np.testing.assert_allclose(answer["predictions"][0]["probabilities"], expected[0], rtol=1e-5, atol=1e-6)
     finally:

@@ -150,8 +150,9 @@ def test_sensor_models_serve_raw_values_of_any_length_over_rest(ts_run, step_run
     run, test = ts_run
     values = np.stack(read_table(test)["values"].to_numpy())
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
-    server = Server(run)
+    server = Server(run, grpc=True)
     try:
+        server.assert_grpc_equals_rest("bm_TRAIN", values[:2].tolist(), {"values": values[:2].astype("float32")})
         metadata = server.get("/v1/models/bm_TRAIN/metadata").json()
         inputs = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
         assert inputs["values"]["dtype"] == "DT_FLOAT"
@@ -167,9 +168,11 @@ def test_sensor_models_serve_raw_values_of_any_length_over_rest(ts_run, step_run
         assert wrong.status_code == 400 and "takes shape [-1, -1, 6]; got [1, 100, 5]" in wrong.json()["error"]
     finally:
         server.stop()
-    step_server = Server(step_run[0])
+    step_server = Server(step_run[0], grpc=True)
     try:
         rng = np.random.default_rng(0)
+        series = rng.normal(size=(2, 30, 6)).astype("float32")
+        assert step_server.assert_grpc_equals_rest("long", series.tolist(), {"values": series})["label"].shape == (2, 30)
         inputs = {"values": [rng.normal(size=(30, 6)).tolist(), rng.normal(size=(50, 6)).tolist()]}
         answer = step_server.post("/v1/models/long:predict", {"inputs": inputs})
         assert answer.status_code == 200, answer.text

@@ -199,8 +199,10 @@ def test_evaluate_explain_and_info(pairs, tmp_path):
 def test_serve_answers_strings_with_outputs_and_scores(pairs):
     _, run = pairs
     name = json.loads((run / "config.json").read_text())["model"]["export_name"]
-    server = Server(run)
+    server = Server(run, grpc=True)
     try:
+        outputs = server.assert_grpc_equals_rest(name, ["cat", "dog"], {"source": ["cat", "dog"]})
+        assert sorted(outputs) == ["output", "score"]
         answer = server.post(f"/v1/models/{name}:predict", {"instances": ["cat", "dog"]})
         assert answer.status_code == 200, answer.text
         predictions = answer.json()["predictions"]

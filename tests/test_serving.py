@@ -11,10 +11,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import keras
 import numpy as np
 import pytest
 import requests
+import tensorflow as tf
+from tensorflow.core.framework.tensor_pb2 import TensorProto
 from click.testing import CliRunner
 
 from seqclf.cli import main
@@ -29,9 +32,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, path, *options):
+    """``seqclf serve`` in a subprocess on free loopback ports, its gRPC API too when ``grpc`` is true."""
+
+    def __init__(self, path, *options, grpc=False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port() if grpc else None
+        if grpc:
+            options = (*options, "--grpc-port", str(self.grpc_port))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "seqclf.cli", "serve", str(path), "--port", str(self.port), *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -55,6 +63,48 @@ class Server:
     def post(self, path, body):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         return requests.post(self.url + path, data=data, timeout=30)
+
+    def grpc_predict(self, name, inputs, version=None, label=None, output_filter=()):
+        """A ``PredictRequest`` sent with TF Serving's official client stubs, as its documentation shows a client;
+        the outputs as arrays."""
+        return {key: tf.make_ndarray(value)
+                for key, value in self.grpc_call(name, inputs, version, label, output_filter).outputs.items()}
+
+    def grpc_call(self, name, inputs, version=None, label=None, output_filter=()):
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = name
+            request.model_spec.signature_name = "serving_default"
+            if version is not None:
+                request.model_spec.version.value = version
+            if label is not None:
+                request.model_spec.version_label = label
+            for key, value in inputs.items():
+                request.inputs[key].CopyFrom(value if isinstance(value, TensorProto) else tf.make_tensor_proto(value))
+            request.output_filter.extend(output_filter)
+            return stub.Predict(request, 30.0)
+
+    def assert_grpc_equals_rest(self, name, instances, inputs):
+        """The same instances sent as REST ``instances`` and as gRPC tensors (``inputs``, padded) get the same answer:
+        strings equal, numbers to 1e-5, a per-step answer cut to each instance's real steps."""
+        rest = self.post(f"/v1/models/{name}:predict", {"instances": instances})
+        assert rest.status_code == 200, rest.text
+        outputs = self.grpc_predict(name, inputs)
+        predictions = rest.json()["predictions"]
+        assert {len(value) for value in outputs.values()} == {len(predictions)}
+        for row, prediction in enumerate(predictions):
+            assert set(prediction) == set(outputs)
+            for key, expected in prediction.items():
+                got = np.asarray(outputs[key][row])
+                got = got[:len(expected)] if isinstance(expected, list) else got
+                if got.dtype.kind in "OS":  # strings come back as bytes
+                    assert np.vectorize(bytes.decode, otypes=[object])(got).tolist() == expected, key
+                else:
+                    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=key)
+        return outputs
 
     def stop(self):
         if self.process.poll() is None:

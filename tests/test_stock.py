@@ -263,8 +263,10 @@ def test_stock_model_serves_raw_windows_over_rest(goog_run):
 
     run, data = goog_run
     raw = pd.read_csv(data)[["Open", "High", "Low", "Close", "Volume"]].to_numpy("float32")
-    server = Server(run)
+    server = Server(run, grpc=True)
     try:
+        windows = np.stack([raw[-10:], raw[-11:-1]])
+        server.assert_grpc_equals_rest("goog", windows.tolist(), {"prices": windows})
         answer = server.post("/v1/models/goog:predict", {"instances": [raw[-10:].tolist(), raw[-11:-1].tolist()]})
         assert answer.status_code == 200, answer.text
         assert [p["label"] for p in answer.json()["predictions"]][0] in ("up", "down")

@@ -58,8 +58,11 @@ def test_export_server_and_loaded_run_take_the_features_as_further_inputs(tagger
     assert [[t.decode() for t in row[:len(s)]] for row, s in zip(out["label"].numpy(), SENTENCES.tokens)] == expected
     assert [list(tags[:len(s)]) for tags, s in zip(load(tmp_path / "run").predict(SENTENCES), SENTENCES.tokens)] \
         == expected
-    server = Server(tmp_path / "run")
+    server = Server(tmp_path / "run", grpc=True)
     try:
+        width = max(map(len, SENTENCES.tokens))
+        padded = {name: [list(row) + [""] * (width - len(row)) for row in SENTENCES[name]] for name in ("tokens", "xpos")}
+        server.assert_grpc_equals_rest("model", SENTENCES.to_dict("records"), padded)
         rows = server.post("/v1/models/model:predict", {"instances": SENTENCES.to_dict("records")})
         assert rows.status_code == 200, rows.text
         assert [p["label"] for p in rows.json()["predictions"]] == expected

@@ -58,8 +58,9 @@ def test_a_registered_task_is_a_cli_choice_and_a_python_task(top_two, reviews_cs
     clf = seqclf.SequenceClassifier(task="top-two", units=(4,), epochs=1).fit(reviews["text"], reviews["label"])
     assert clf.task_ is top_two and clf.arch_ == "gru"
 
-    server = Server(run)
+    server = Server(run, grpc=True)
     try:
+        server.assert_grpc_equals_rest(config["model"]["export_name"], ["a fine film"], {"text": ["a fine film"]})
         answer = server.post(f"/v1/models/{config['model']['export_name']}:predict", {"instances": ["a fine film"]})
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] in ("neg", "pos")
     finally:

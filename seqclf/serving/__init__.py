@@ -7,6 +7,14 @@ Endpoints (as TensorFlow Serving defines them, plus health checks):
 - ``POST /v1/models/{name}[/versions/{v}]:predict``   row (``instances``) or columnar (``inputs``) requests
 - ``GET  /healthz``, ``/readyz``, ``/openapi.json``
 
+``/labels/{label}`` may stand for ``/versions/{v}`` (``--version-label``). With a gRPC port, TF Serving's
+gRPC API answers as well, over the same models and batches (:mod:`seqclf.serving.grpc_api`).
+
+Slow clients are cut off: a request's headers must arrive within ``request_timeout`` seconds of
+its connection (or of its first byte on a kept-alive one), and its body within as long again,
+or the client gets 408 and the connection closes; past ``max_connections`` open connections a
+request gets 503.
+
 Concurrent requests are grouped into batches (at most ``max_batch_size`` instances, waiting at
 most ``max_wait_ms`` for more) and run through the SavedModel's signature function directly.
 The server needs TensorFlow and the exports only: none of the training stack is imported.
@@ -17,22 +25,29 @@ import logging
 import signal
 import time
 
+from ..errors import ConfigError
 from .app import ModelServer
 from .batcher import Batcher
 from .model import RequestError, ServedModel, find_models
 from .openapi import OPENAPI, openapi
 
-__all__ = ["Batcher", "ModelServer", "OPENAPI", "RequestError", "ServedModel", "find_models", "openapi", "serve"]
+__all__ = ["Batcher", "ModelServer", "OPENAPI", "RequestError", "ServedModel", "check_labels", "find_models", "openapi",
+           "serve"]
 log = logging.getLogger("seqclf.serving")
 
 
 def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_wait_ms=5.0,
-          max_body_bytes=10 * 1024 * 1024):
-    """Serve the models under ``path`` until SIGTERM or Ctrl-C (requests in flight finish first)."""
+          max_body_bytes=10 * 1024 * 1024, grpc_port=None, labels=None, request_timeout=30.0, max_connections=512):
+    """Serve the models under ``path`` until SIGTERM or Ctrl-C (requests in flight finish first).
+
+    ``grpc_port`` also answers TF Serving's gRPC API there; ``labels`` (``{label: version}``) name versions.
+    """
     import uvicorn
 
     models = find_models(path, name)
-    app = ModelServer(models, max_batch_size, max_wait_ms, max_body_bytes)
+    grpc_address = f"{host}:{grpc_port}" if grpc_port is not None else None
+    app = ModelServer(models, max_batch_size, max_wait_ms, max_body_bytes, check_labels(models, labels),
+                      request_timeout, grpc_address)
     started = time.perf_counter()
     log.info("models: %s", ", ".join(f"{n} (versions {', '.join(map(str, sorted(v)))})" for n, v in models.items()))
     # uvicorn shuts down gracefully, then re-raises the signal it caught; end with exit code 0 then.
@@ -40,23 +55,72 @@ def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_w
         signal.signal(signum, _exit_quietly)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
-                    http=_http_protocol())
+                    http=_http_protocol(request_timeout), limit_concurrency=max_connections)
     finally:
         log.info("server stopped after %.0f s", time.perf_counter() - started)
 
 
-def _http_protocol():
+def check_labels(models, labels):
+    """``labels`` (``{label: version}``), checked: each names a version that some served model has."""
+    labels = dict(labels or {})
+    for label, version in labels.items():
+        if not any(version in versions for versions in models.values()):
+            held = ", ".join(f"{n}: {', '.join(map(str, sorted(v)))}" for n, v in sorted(models.items()))
+            raise ConfigError(f"version label {label!r} names version {version}, which no served model has "
+                                    f"({held})")
+    return labels
+
+
+def _http_protocol(request_timeout):
     """uvicorn's HTTP protocol, made to refuse what its parser cannot read (a NUL or raw non-ASCII byte in
-    the URL, a malformed request line) with a JSON error like every other answer, not a plain-text one."""
+    the URL, a malformed request line) with a JSON error like every other answer, not a plain-text one, and
+    to close a connection whose request headers have not arrived within ``request_timeout`` seconds."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # no httptools: uvicorn's h11 protocol, whose 400 stays plain text
+        log.warning("httptools is not installed: slow request headers are not cut off")
         return "auto"
 
     class JsonErrorProtocol(HttpToolsProtocol):
+        header_deadline = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self):  # the next request on a kept-alive connection: timed from its first byte
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self):
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self):
+            if self.header_deadline is None:
+                self.header_deadline = self.loop.call_later(request_timeout, self._headers_too_slow)
+
+        def _disarm(self):
+            if self.header_deadline is not None:
+                self.header_deadline.cancel()
+                self.header_deadline = None
+
+        def _headers_too_slow(self):
+            self.header_deadline = None
+            if not self.transport.is_closing():
+                self._send_error(408, "Request Timeout", f"the request headers did not arrive within "
+                                 f"{request_timeout:g} s; the connection is closed")
+
         def send_400_response(self, msg):
+            self._send_error(400, "Bad Request", msg)
+
+        def _send_error(self, status, reason, msg):
             body = json.dumps({"error": msg}).encode()
-            head = [b"HTTP/1.1 400 Bad Request",
+            head = [f"HTTP/1.1 {status} {reason}".encode(),
                     *(name + b": " + value for name, value in self.server_state.default_headers),
                     b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
                     b"connection: close"]

@@ -15,7 +15,8 @@ from .openapi import OPENAPI, openapi
 log = logging.getLogger("seqclf.serving")
 
 
-ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<action>:predict|/metadata)?$")
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                   r"(?P<action>:predict|/metadata)?$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -26,11 +27,16 @@ class ModelServer:
     every layer a framework adds costs throughput when the event loop is the bottleneck.
     """
 
-    def __init__(self, models, max_batch_size=64, max_wait_ms=5.0, max_body_bytes=10 * 1024 * 1024):
+    def __init__(self, models, max_batch_size=64, max_wait_ms=5.0, max_body_bytes=10 * 1024 * 1024, labels=None,
+                 request_timeout=30.0, grpc_address=None):
         self.models = models
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
         self.max_body_bytes = max_body_bytes
+        self.labels = dict(labels or {})  # version labels, {label: version}, for every model holding that version
+        self.request_timeout = request_timeout
+        self.grpc_address = grpc_address  # "host:port" to answer TF Serving's gRPC API on as well, or None
+        self.grpc_server = None
         self.served = {}
         self.batchers = {}
         self.ready = False
@@ -65,6 +71,8 @@ class ModelServer:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.grpc_server is not None:  # its calls in flight finish first: they use the batchers
+                    await self.grpc_server.stop(grace=30)
                 for batcher in self.batchers.values():
                     await batcher.stop()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -82,6 +90,10 @@ class ModelServer:
         self.openapi = openapi({name: {v: [tf.TensorSpec(spec.shape, spec.dtype, key)
                                            for key, spec in sorted(m.input_specs.items())]
                                        for v, m in versions.items()} for name, versions in self.served.items()})
+        if self.grpc_address:
+            from .grpc_api import start_grpc
+
+            self.grpc_server = await start_grpc(self, self.grpc_address)
         self.ready = True
 
     async def _handle(self, scope, receive):
@@ -94,21 +106,27 @@ class ModelServer:
             raise RequestError("Not Found", 404)
         action = match["action"]
         _expect(method, "POST" if action == ":predict" else "GET")
-        model = self._lookup(match["name"], match["version"])
+        model = self.lookup(match["name"], match["version"], match["label"])
         if action == ":predict":
-            return 200, await self._predict(model, await _read_body(scope, receive, self.max_body_bytes))
+            body = await _read_body(scope, receive, self.max_body_bytes, self.request_timeout)
+            return 200, await self._predict(model, body)
         if action == "/metadata":
             return 200, model.metadata()
-        versions = [model] if match["version"] else self.served[model.name].values()
+        versions = [model] if match["version"] or match["label"] else self.served[model.name].values()
         return 200, {"model_version_status": [
             {"version": str(m.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
             for m in sorted(versions, key=lambda m: -m.version)
         ]}
 
-    def _lookup(self, name, version):
-        """The loaded model named in a URL: only ever a key of ``served``, never a path on disk."""
+    def lookup(self, name, version=None, label=None):
+        """The loaded model a request names (by version, version label or neither: the latest), as TF Serving finds
+        it; only ever a key of ``served``, never a path on disk."""
         if name not in self.served:
             raise RequestError(f"Servable not found for request: Latest({_clip(name)})", 404)
+        if label is not None:
+            if label not in self.labels:
+                raise RequestError(f"Unrecognized servable version label: {_clip(label)}")
+            version = str(self.labels[label])
         if version is None:
             return self.served[name][max(self.served[name])]
         if not VERSION.fullmatch(version) or int(version) not in self.served[name]:
@@ -145,13 +163,20 @@ def _clip(text, limit=100):
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-async def _read_body(scope, receive, limit):
+async def _read_body(scope, receive, limit, timeout):
+    """The request's body, refused when over ``limit`` bytes or when it has not all arrived ``timeout`` seconds after
+    its headers (a slow client would otherwise hold its connection and its memory as long as it likes)."""
     declared = dict(scope["headers"]).get(b"content-length", b"")
     if declared.isdigit() and int(declared) > limit:
         raise RequestError(f"request body of {int(declared)} bytes is over the limit of {limit} bytes", 413)
     body = bytearray()
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - asyncio.get_running_loop().time(), 0))
+        except asyncio.TimeoutError:
+            raise RequestError(f"the request body did not arrive within {timeout:g} s ({len(body)} bytes came); "
+                               "the connection is closed", 408, [(b"connection", b"close")]) from None
         body += message.get("body", b"")
         if len(body) > limit:
             raise RequestError(f"request body is over the limit of {limit} bytes", 413)

@@ -95,7 +95,7 @@ class ServedModel:
         except (TypeError, ValueError, OverflowError):
             array = self._pad(values)
         if not spec.shape.is_compatible_with(array.shape):
-            raise RequestError(f"input {self.input_name!r} takes shape {_shape(spec.shape)}; got {list(array.shape)}")
+            raise RequestError(f"input {self.input_name!r} takes shape {shape_text(spec.shape)}; got {list(array.shape)}")
         return array
 
     def _check_unicode(self, instances, strings):
@@ -135,7 +135,7 @@ class ServedModel:
         """Sequences of different lengths, for an input with a free time axis: padded with NaN (masked by the model)."""
         spec = self.input_spec
         problem = RequestError(f"input {self.input_name!r} takes {spec.dtype.name} arrays of shape "
-                               f"{_shape(spec.shape)}; got values that are not one")
+                               f"{shape_text(spec.shape)}; got values that are not one")
         if spec.shape.rank != 3 or spec.shape[1] is not None or not spec.dtype.is_floating:
             raise problem
         try:
@@ -228,7 +228,7 @@ def _kinds(values):
     return ", ".join(sorted({type(v).__name__ for v in values}))
 
 
-def _shape(shape):
+def shape_text(shape):
     return "[" + ", ".join("-1" if d is None else str(d) for d in shape.as_list()) + "]"
 
 
