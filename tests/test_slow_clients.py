@@ -1,0 +1,82 @@
+"""Slow clients are cut off (`--request-timeout`, `--max-connections`) while valid clients keep being served."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from .test_serving import TEXTS, Server
+
+PREDICT = "/v1/models/reviews:predict"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    server = Server(tiny_run, "--request-timeout", "1", "--max-connections", "6")
+    yield server
+    assert server.stop() == 0
+
+
+def connect(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return sock
+
+
+def answer_of(sock):
+    """Everything the server sends until it closes the connection: ``(status, JSON body)``."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def valid(server):
+    return server.post(PREDICT, {"instances": TEXTS[:1]}).status_code
+
+
+def test_a_client_that_sends_nothing_or_half_its_headers_gets_408_and_is_disconnected(server):
+    silent, halting = connect(server), connect(server)
+    halting.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    started = time.monotonic()
+    for sock in (silent, halting):
+        status, body = answer_of(sock)
+        assert status == 408 and "request headers did not arrive within 1 s" in body["error"]
+        sock.close()
+    assert time.monotonic() - started < 8
+    assert valid(server) == 200
+
+
+def test_a_body_that_trickles_in_gets_408_and_the_connection_closes(server):
+    sock = connect(server)
+    sock.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 200\r\n\r\n" + b'{"instances": [')
+    status, body = answer_of(sock)
+    sock.close()
+    assert status == 408 and "request body did not arrive within 1 s (15 bytes came)" in body["error"]
+
+
+def test_a_slow_but_timely_client_is_served(server):
+    body = json.dumps({"instances": TEXTS[:1]}).encode()
+    sock = connect(server)
+    sock.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+    time.sleep(0.4)
+    sock.sendall(b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+    time.sleep(0.4)
+    sock.sendall(body[10:])
+    status, answer = answer_of(sock)
+    sock.close()
+    assert status == 200 and answer["predictions"][0]["label"] in ("neg", "pos")
+
+
+def test_beyond_max_connections_requests_get_503_until_the_idle_ones_are_cut_off(server):
+    idle = [connect(server) for _ in range(6)]
+    time.sleep(0.2)
+    try:
+        assert valid(server) == 503
+        time.sleep(1.5)  # the request timeout closes the idle connections
+        assert valid(server) == 200
+    finally:
+        for sock in idle:
+            sock.close()
