@@ -1,10 +1,12 @@
-"""Throughput and latency of `seqclf serve` against a naive one-request-one-predict server.
+"""Throughput and latency of `seqclf serve` (REST and gRPC) against a naive one-request-one-predict server.
 
 Both servers serve the same default text ``bigru`` (trained for one epoch on the shipped movie
 review sample: accuracy does not matter here, the architecture does), on loopback, started by
 this script in subprocesses. A load generator in a third process keeps N connections busy
 with single-instance row-format requests of real review sentences for a bounded time and
-records every latency.
+records every latency. The seqclf server also answers gRPC (``--grpc-port``): the same load as
+N concurrent streams on one channel with TF Serving's official client stubs (``grpc.aio``), its
+rounds interleaved with the REST rounds on the same server process.
 
 Run from the project root (needs the ``benchmark`` extra: ``pip install -e ".[benchmark]"``)::
 
@@ -40,8 +42,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.concurrency import run_in_threadpool
-import seqclf.models.layers  # registers the custom layers for loading
-model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+from seqclf.rundir import load_model  # registers seqclf's layers and optimizer, loads in safe mode
+model = load_model(sys.argv[1])
 labels = open(sys.argv[2]).read().split()
 async def predict(request):
     body = await request.json()
@@ -113,10 +115,49 @@ async def load(port, texts, clients, seconds, warmup):
     return latencies, errors
 
 
-def run_load(port, texts, clients, seconds, warmup):
+async def load_grpc(port, texts, clients, seconds, warmup):
+    """As :func:`load`, over gRPC: ``clients`` concurrent Predict calls on one channel."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    requests = []
+    for text in texts:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = NAME
+        request.inputs["text"].CopyFrom(tf.make_tensor_proto([text]))
+        requests.append(request)
+    latencies, errors = [], 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        start = time.perf_counter()
+        measure_from, stop_at = start + warmup, start + warmup + seconds
+
+        async def client(offset):
+            nonlocal errors
+            i = offset
+            while (now := time.perf_counter()) < stop_at:
+                try:
+                    await stub.Predict(requests[i % len(requests)], timeout=30)
+                    failed = False
+                except grpc.aio.AioRpcError:
+                    failed = True
+                done = time.perf_counter()
+                if now >= measure_from:
+                    latencies.append(done - now)
+                    errors += failed
+                i += clients
+
+        await asyncio.gather(*(client(c) for c in range(clients)))
+    return latencies, errors
+
+
+def run_load(port, texts, clients, seconds, warmup, protocol="rest"):
     """The load generator in its own process, so that it does not share the server's interpreter."""
+    function = "load_grpc" if protocol == "grpc" else "load"
     script = (f"import asyncio, json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import serve_load; "
-              f"l, e = asyncio.run(serve_load.load({port}, json.load(sys.stdin), {clients}, {seconds}, {warmup})); "
+              f"l, e = asyncio.run(serve_load.{function}({port}, json.load(sys.stdin), {clients}, {seconds}, "
+              f"{warmup})); "
               f"print(json.dumps({{'latencies': l, 'errors': e}}))")
     done = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
                           check=True, env=ENV)
@@ -158,26 +199,39 @@ def main():
                 sys.executable, "-c", NAIVE_SERVER, str(run / "model.keras"), str(run / "labels.txt")],
         }
         for label, command in servers.items():
-            port = free_port()
-            command = command + (["--port", str(port)] if "serve" in command else [str(port)])
+            ports = {"rest": free_port()}
+            if "serve" in command:
+                ports["grpc"] = free_port()
+                command = command + ["--port", str(ports["rest"]), "--grpc-port", str(ports["grpc"])]
+            else:
+                command = command + [str(ports["rest"])]
             process = subprocess.Popen(command, env=ENV)
+            rounds = {protocol: [] for protocol in ports}
             try:
-                wait_ready(port, process)
-                rounds = [run_load(port, texts, args.clients, args.seconds, args.warmup) for _ in range(args.rounds)]
+                wait_ready(ports["rest"], process)
+                for _ in range(args.rounds):  # REST and gRPC rounds interleaved on the same server
+                    for protocol, port in ports.items():
+                        rounds[protocol].append(run_load(port, texts, args.clients, args.seconds, args.warmup,
+                                                         protocol))
             finally:
                 stop(process)
-            median = sorted(rounds, key=lambda r: r["requests_per_s"])[len(rounds) // 2]
-            rows.append({"server": label, "clients": args.clients, **median,
-                         "requests_per_s_each_round": [r["requests_per_s"] for r in rounds]})
-            print(rows[-1], flush=True)
+            for protocol, measured in rounds.items():
+                median = sorted(measured, key=lambda r: r["requests_per_s"])[len(measured) // 2]
+                rows.append({"server": label, "protocol": protocol, "clients": args.clients, **median,
+                             "requests_per_s_each_round": [r["requests_per_s"] for r in measured]})
+                print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    ratio = table["requests_per_s"].iloc[0] / table["requests_per_s"].iloc[1]
+    rate = table.set_index("protocol").groupby(level=0)["requests_per_s"].first()  # seqclf's rows come first
+    naive = table["requests_per_s"].iloc[-1]
+    ratio = rate["rest"] / naive
     print()
     print(table.to_string(index=False))
-    print(f"\nseqclf serve / naive throughput: {ratio:.1f}x (goal >= 20x); goals for seqclf serve: "
-          f">= 1000 requests/s and p99 < 100 ms with 32 clients")
+    print(f"\nseqclf serve (REST) / naive throughput: {ratio:.1f}x (goal >= 20x); gRPC / REST on the same server: "
+          f"{rate['grpc'] / rate['rest']:.2f}x; goals for seqclf serve: >= 1000 requests/s and p99 < 100 ms with "
+          f"32 clients")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({"settings": vars(args), "rows": rows, "throughput_ratio": round(ratio, 1),
+                                   "grpc_over_rest": round(float(rate["grpc"] / rate["rest"]), 2),
                                    "cpu_count": os.cpu_count()}, indent=2) + "\n")
     print(f"written {RESULTS.relative_to(ROOT)}")
 

@@ -1,15 +1,20 @@
 """SavedModel export in TensorFlow Serving's layout: raw input in, probabilities and class names out."""
 
 import logging
+from pathlib import Path
 
 import tensorflow as tf
 import keras
 
+from .rundir import write_labels
+
 SIGNATURE = "serving_default"
+EXTRA = "assets.extra"  # TF Serving's folder for files beside a SavedModel, which it does not load
 
 
 def export_saved_model(model, class_names, input_spec, directory):
-    """Write ``model`` as a SavedModel whose ``serving_default`` returns probabilities and labels.
+    """Write ``model`` as a SavedModel whose ``serving_default`` returns probabilities and labels, and the class
+    names in output order beside it (``assets.extra/labels.txt``).
 
     Parameters
     ----------
@@ -35,6 +40,9 @@ def export_saved_model(model, class_names, input_spec, directory):
         return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
 
     write_archive(model, {SIGNATURE: serve}, directory)
+    extra = Path(directory) / EXTRA
+    extra.mkdir()
+    write_labels(extra, class_names)  # for whoever reads the export without its run: seqclf serve's page
 
 
 def write_archive(model, endpoints, directory):

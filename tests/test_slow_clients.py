@@ -1,10 +1,12 @@
-"""Slow clients are cut off (`--request-timeout`, `--max-connections`) while valid clients keep being served."""
+"""Slow clients are cut off (`--request-timeout`) and newcomers refused past `--max-connections`, while valid clients
+keep being served."""
 
 import json
 import socket
 import time
 
 import pytest
+import requests
 
 from .test_serving import TEXTS, Server
 
@@ -33,7 +35,10 @@ def answer_of(sock):
 
 
 def valid(server):
-    return server.post(PREDICT, {"instances": TEXTS[:1]}).status_code
+    answer = server.post(PREDICT, {"instances": TEXTS[:1]})
+    if answer.status_code == 503:
+        assert "--max-connections" in answer.json()["error"] and answer.headers["retry-after"] == "1"
+    return answer.status_code
 
 
 def test_a_client_that_sends_nothing_or_half_its_headers_gets_408_and_is_disconnected(server):
@@ -80,3 +85,17 @@ def test_beyond_max_connections_requests_get_503_until_the_idle_ones_are_cut_off
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_connections_open_before_the_server_filled_up_keep_being_served(server):
+    with requests.Session() as session:
+        assert session.post(server.url + PREDICT, json={"instances": TEXTS[:1]}).status_code == 200  # now connected
+        idle = [connect(server) for _ in range(6)]
+        time.sleep(0.2)
+        try:
+            assert valid(server) == 503  # a newcomer
+            answer = session.post(server.url + PREDICT, json={"instances": TEXTS[:1]})  # the same kept-alive connection
+            assert answer.status_code == 200
+        finally:
+            for sock in idle:
+                sock.close()

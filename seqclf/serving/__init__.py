@@ -12,8 +12,8 @@ gRPC API answers as well, over the same models and batches (:mod:`seqclf.serving
 
 Slow clients are cut off: a request's headers must arrive within ``request_timeout`` seconds of
 its connection (or of its first byte on a kept-alive one), and its body within as long again,
-or the client gets 408 and the connection closes; past ``max_connections`` open connections a
-request gets 503.
+or the client gets 408 and the connection closes; a connection opened while ``max_connections``
+others are open gets 503 for its request (those already open are served as before).
 
 Concurrent requests are grouped into batches (at most ``max_batch_size`` instances, waiting at
 most ``max_wait_ms`` for more) and run through the SavedModel's signature function directly.
@@ -55,7 +55,7 @@ def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_w
         signal.signal(signum, _exit_quietly)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
-                    http=_http_protocol(request_timeout), limit_concurrency=max_connections)
+                    http=_http_protocol(request_timeout, max_connections))
     finally:
         log.info("server stopped after %.0f s", time.perf_counter() - started)
 
@@ -71,10 +71,13 @@ def check_labels(models, labels):
     return labels
 
 
-def _http_protocol(request_timeout):
+def _http_protocol(request_timeout, max_connections):
     """uvicorn's HTTP protocol, made to refuse what its parser cannot read (a NUL or raw non-ASCII byte in
-    the URL, a malformed request line) with a JSON error like every other answer, not a plain-text one, and
-    to close a connection whose request headers have not arrived within ``request_timeout`` seconds."""
+    the URL, a malformed request line) with a JSON error like every other answer, not a plain-text one; to
+    close a connection whose request headers have not arrived within ``request_timeout`` seconds; and to
+    answer 503 on a connection opened while ``max_connections`` others were open. Unlike uvicorn's own
+    ``limit_concurrency``, which answers 503 on every connection while the server is full, the connections
+    that were open before keep being served: clients already connected are not cut off by newcomers."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # no httptools: uvicorn's h11 protocol, whose 400 stays plain text
@@ -83,9 +86,11 @@ def _http_protocol(request_timeout):
 
     class JsonErrorProtocol(HttpToolsProtocol):
         header_deadline = None
+        over_limit = False
 
         def connection_made(self, transport):
             super().connection_made(transport)
+            self.over_limit = len(self.connections) > max_connections
             self._arm()
 
         def on_message_begin(self):  # the next request on a kept-alive connection: timed from its first byte
@@ -94,7 +99,13 @@ def _http_protocol(request_timeout):
 
         def on_headers_complete(self):
             self._disarm()
-            super().on_headers_complete()
+            if not self.over_limit:
+                return super().on_headers_complete()
+            app, self.app = self.app, _too_many_connections  # this request only: uvicorn reads self.app here
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
 
         def connection_lost(self, exc):
             self._disarm()
@@ -128,6 +139,15 @@ def _http_protocol(request_timeout):
             self.transport.close()
 
     return JsonErrorProtocol
+
+
+async def _too_many_connections(scope, receive, send):
+    body = json.dumps({"error": "the server holds as many open connections as --max-connections allows; "
+                                "try again later"}).encode()
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _exit_quietly(signum, frame):

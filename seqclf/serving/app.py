@@ -11,6 +11,7 @@ from ..export import SIGNATURE
 from .batcher import Batcher
 from .model import VERSION, RequestError, ServedModel
 from .openapi import OPENAPI, openapi
+from .page import page
 
 log = logging.getLogger("seqclf.serving")
 
@@ -18,6 +19,7 @@ log = logging.getLogger("seqclf.serving")
 ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                    r"(?P<action>:predict|/metadata)?$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
+PAGES = ("/", "/ui")  # the page to try the models in a browser
 
 
 class ModelServer:
@@ -37,6 +39,7 @@ class ModelServer:
         self.request_timeout = request_timeout
         self.grpc_address = grpc_address  # "host:port" to answer TF Serving's gRPC API on as well, or None
         self.grpc_server = None
+        self.page = None  # (html, content security policy) once the models are loaded
         self.served = {}
         self.batchers = {}
         self.ready = False
@@ -46,6 +49,8 @@ class ModelServer:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+        elif scope["type"] == "http" and scope["path"] in PAGES and scope["method"] == "GET":
+            await self._page(send)
         elif scope["type"] == "http":
             extra = []
             try:
@@ -59,6 +64,18 @@ class ModelServer:
             headers = JSON_HEADERS + extra + [(b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+    async def _page(self, send):
+        if not self.ready:
+            body, headers = b"the models are loading; reload in a moment", [(b"content-type", b"text/plain")]
+            status = 503
+        else:
+            body, policy = self.page
+            status, headers = 200, [(b"content-type", b"text/html; charset=utf-8"),
+                                    (b"content-security-policy", policy.encode())]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": headers + [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive, send):
         while True:
@@ -90,6 +107,7 @@ class ModelServer:
         self.openapi = openapi({name: {v: [tf.TensorSpec(spec.shape, spec.dtype, key)
                                            for key, spec in sorted(m.input_specs.items())]
                                        for v, m in versions.items()} for name, versions in self.served.items()})
+        self.page = page(self.served)
         if self.grpc_address:
             from .grpc_api import start_grpc
 

@@ -11,7 +11,8 @@ from tensorflow.core.framework import types_pb2
 
 from .. import tasks
 from ..errors import RunDirectoryError
-from ..export import SIGNATURE
+from ..export import EXTRA, SIGNATURE
+from ..rundir import LABELS, read_labels
 from ..padding import nan_padded, padded
 
 log = logging.getLogger("seqclf.serving")
@@ -53,6 +54,14 @@ class ServedModel:
                                     f"({', '.join(sorted(signature.structured_outputs))}); seqclf serves a label per "
                                     f"sequence or per step, and output texts")
         return cls(name, version, Path(path), loaded, signature, task)
+
+    @property
+    def class_names(self):
+        """The class names in output order, as the export (or the run holding it) lists them; None if neither does."""
+        folders = [self.path / EXTRA]
+        if len(self.path.parents) > 2 and self.path.parents[1].name == "export":  # run/export/<name>/<version>
+            folders.append(self.path.parents[2])
+        return next((read_labels(folder) for folder in folders if (folder / LABELS).is_file()), None)
 
     @property
     def input_specs(self):
