@@ -39,8 +39,10 @@ except ImportError as problem:
 async def start_grpc(app, address):
     """Start a ``grpc.aio`` server answering for ``app`` (a :class:`~seqclf.serving.app.ModelServer`) on
     ``address`` ("host:port"); return it (``await server.stop(grace)`` ends it)."""
-    # Messages as large as a REST body may be (grpc's own default is 4 MiB); no second server on the same port.
-    options = [("grpc.max_receive_message_length", app.max_body_bytes), ("grpc.so_reuseport", 0)]
+    # Messages as large as a REST body may be (grpc's own default is 4 MiB); a connection without a call for the
+    # request timeout is closed (clients reconnect by themselves); no second server on the same port.
+    options = [("grpc.max_receive_message_length", app.max_body_bytes),
+               ("grpc.max_connection_idle_ms", int(app.request_timeout * 1000)), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(app), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(app), server)
