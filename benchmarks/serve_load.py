@@ -87,32 +87,41 @@ def train_model(scratch):
     return run
 
 
+async def keep_busy(send, count, clients, seconds, warmup):
+    """Keep ``clients`` callers of ``send(i)`` (the i-th request of ``count``; True when answered) busy for
+    ``warmup`` + ``seconds``; return the latencies (s) and the error count of the measured seconds."""
+    latencies, errors = [], 0
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+
+    async def client(offset):
+        nonlocal errors
+        i = offset
+        while (now := time.perf_counter()) < stop_at:
+            answered = await send(i % count)
+            if now >= measure_from:
+                latencies.append(time.perf_counter() - now)
+                errors += not answered
+            i += clients
+
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return latencies, errors
+
+
 async def load(port, texts, clients, seconds, warmup):
     """Keep ``clients`` connections busy for ``seconds``; return latencies (s) and error count."""
     import aiohttp
 
     url = f"http://127.0.0.1:{port}/v1/models/{NAME}:predict"
     bodies = [json.dumps({"instances": [t]}).encode() for t in texts]
-    latencies, errors = [], 0
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector, headers={"Content-Type": "application/json"}) as session:
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + seconds
+        async def send(i):
+            async with session.post(url, data=bodies[i]) as answer:
+                await answer.read()
+                return answer.status == 200
 
-        async def client(offset):
-            nonlocal errors
-            i = offset
-            while (now := time.perf_counter()) < stop_at:
-                async with session.post(url, data=bodies[i % len(bodies)]) as answer:
-                    await answer.read()
-                    done = time.perf_counter()
-                    if now >= measure_from:
-                        latencies.append(done - now)
-                        errors += answer.status != 200
-                i += clients
-
-        await asyncio.gather(*(client(c) for c in range(clients)))
-    return latencies, errors
+        return await keep_busy(send, len(bodies), clients, seconds, warmup)
 
 
 async def load_grpc(port, texts, clients, seconds, warmup):
@@ -127,29 +136,17 @@ async def load_grpc(port, texts, clients, seconds, warmup):
         request.model_spec.name = NAME
         request.inputs["text"].CopyFrom(tf.make_tensor_proto([text]))
         requests.append(request)
-    latencies, errors = [], 0
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + seconds
 
-        async def client(offset):
-            nonlocal errors
-            i = offset
-            while (now := time.perf_counter()) < stop_at:
-                try:
-                    await stub.Predict(requests[i % len(requests)], timeout=30)
-                    failed = False
-                except grpc.aio.AioRpcError:
-                    failed = True
-                done = time.perf_counter()
-                if now >= measure_from:
-                    latencies.append(done - now)
-                    errors += failed
-                i += clients
+        async def send(i):
+            try:
+                await stub.Predict(requests[i], timeout=30)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
 
-        await asyncio.gather(*(client(c) for c in range(clients)))
-    return latencies, errors
+        return await keep_busy(send, len(requests), clients, seconds, warmup)
 
 
 def run_load(port, texts, clients, seconds, warmup, protocol="rest"):

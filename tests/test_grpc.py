@@ -1,11 +1,9 @@
 """TF Serving's gRPC API beside REST: `seqclf serve --grpc-port`, called with the official client stubs."""
 
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -17,18 +15,14 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from seqclf.cli import main
 
-from .test_serving import TEXTS, Server, free_port
+from .test_serving import TEXTS, Server, free_port, three_kinds
 
-OLD = Path(__file__).resolve().parent / "fixtures" / "runs_v0"
 
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
     """The tiny text run beside the saved tagger and per-step runs, with the version label ``stable`` for 1."""
-    root = tmp_path_factory.mktemp("grpc") / "models"
-    shutil.copytree(tiny_run, root / "text")
-    for name in ("tagger", "steps"):
-        shutil.copytree(OLD / name, root / name)
+    root = three_kinds(tiny_run, tmp_path_factory.mktemp("grpc") / "models")
     server = Server(root, "--version-label", "stable=1", "--max-body-bytes", "100000", grpc=True)
     yield server
     assert server.stop() == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_serving import Server
+from .test_serving import Server, three_kinds
 
 OLD = Path(__file__).resolve().parent / "fixtures" / "runs_v0"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -17,11 +17,7 @@ browser_needed = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no headle
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
-    root = tmp_path_factory.mktemp("page") / "models"
-    shutil.copytree(tiny_run, root / "text")
-    for name in ("tagger", "steps"):
-        shutil.copytree(OLD / name, root / name)
-    server = Server(root)
+    server = Server(three_kinds(tiny_run, tmp_path_factory.mktemp("page") / "models"))
     yield server
     assert server.stop() == 0
 

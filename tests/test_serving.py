@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import keras
@@ -23,6 +24,15 @@ from click.testing import CliRunner
 from seqclf.cli import main
 
 TEXTS = ["an utterly charming , funny film", "boring", "the plot is a mess and the acting is worse"]
+
+
+def three_kinds(tiny_run, root):
+    """``root`` holding the tiny text run ("reviews") beside the saved tagger ("pos") and per-step ("steps") runs."""
+    old = Path(__file__).resolve().parent / "fixtures" / "runs_v0"
+    shutil.copytree(tiny_run, root / "text")
+    for name in ("tagger", "steps"):
+        shutil.copytree(old / name, root / name)
+    return root
 
 
 def free_port():
