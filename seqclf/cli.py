@@ -390,7 +390,7 @@ def archs():
               help="How long a request waits for others to share its batch.")
 @click.option("--max-body-bytes", type=click.IntRange(1), default=10 * 1024 * 1024, show_default=True,
               help="Larger request bodies get 413 (and larger gRPC messages RESOURCE_EXHAUSTED).")
-@click.option("--grpc-port", type=click.IntRange(0, 65535),
+@click.option("--grpc-port", type=click.IntRange(1, 65535),
               help="Also answer TF Serving's gRPC API on this port (TF Serving's default: 8500).")
 @click.option("--version-label", "labels", multiple=True, metavar="LABEL=VERSION",
               help="Name a version, as TF Serving's version labels (repeatable): /labels/LABEL in URLs, "

@@ -9,6 +9,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework.tensor_pb2 import TensorProto
 from click.testing import CliRunner
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      prediction_service_pb2_grpc)
@@ -71,6 +72,16 @@ def test_float_series_per_step_equal_rest(server):
     ({"name": "steps"}, {"values": np.zeros((1, 3, 6))}, grpc.StatusCode.INVALID_ARGUMENT, "to be float32 but float64"),
     ({"name": "steps"}, {"values": np.zeros((1, 3, 5), "float32")}, grpc.StatusCode.INVALID_ARGUMENT,
      "takes shape [-1, -1, 6]"),
+    # a few bytes declaring 1.2e9 values; a shape without values (read as str "", not bytes)
+    ({"name": "steps"}, {"values": TensorProto(dtype=1, tensor_shape={"dim": [{"size": 1}, {"size": 200_000_000},
+                                                                              {"size": 6}]})},
+     grpc.StatusCode.INVALID_ARGUMENT, "more values than --max-body-bytes allows"),
+    ({"name": "reviews"}, {"text": TensorProto(dtype=7, tensor_shape={"dim": [{"size": -2}]})},
+     grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error: text"),
+    ({"name": "pos"}, {"tokens": TensorProto(dtype=7, tensor_shape={"dim": [{"size": 1}, {"size": 2}]})},
+     grpc.StatusCode.INVALID_ARGUMENT, "non-empty lists"),
+    ({"name": "reviews"}, {"text": TensorProto(dtype=99, tensor_shape={"dim": [{"size": 1}]})},
+     grpc.StatusCode.INVALID_ARGUMENT, "an unknown dtype (99)"),
 ])
 def test_bad_requests_get_tf_serving_status_codes_and_the_server_stays_up(server, spec, inputs, code, message):
     got, details = code_and_details(lambda: server.grpc_call(**spec, inputs=inputs))
@@ -97,8 +108,12 @@ def test_metadata_is_the_saved_signature_and_status_lists_the_versions(server):
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         request = get_model_metadata_pb2.GetModelMetadataRequest()
         request.model_spec.name = "pos"
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        code, details = code_and_details(lambda: stub.GetModelMetadata(request, 30.0))
+        assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                   "GetModelMetadataRequest must specify at least one metadata_field")
         request.metadata_field.append("signature_def")
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, 30.0)
+        response = stub.GetModelMetadata(request, 30.0)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         assert response.metadata["signature_def"].Unpack(signatures)
         signature = signatures.signature_def["serving_default"]

@@ -62,6 +62,29 @@ def test_a_body_that_trickles_in_gets_408_and_the_connection_closes(server):
     assert status == 408 and "request body did not arrive within 1 s (15 bytes came)" in body["error"]
 
 
+def test_a_body_trickling_to_a_route_that_does_not_read_it_is_cut_off_too(server):
+    sock = connect(server)
+    sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+    started = time.monotonic()
+    sock.settimeout(0.3)
+    closed = False
+    while time.monotonic() - started < 8 and not closed:
+        try:
+            sock.sendall(b"x")
+            closed = sock.recv(65536) == b"" if select_readable(sock) else False
+        except (ConnectionError, TimeoutError, OSError):
+            closed = True
+        time.sleep(0.2)
+    sock.close()
+    assert closed and time.monotonic() - started < 4  # 405 at once, cut off at the timeout (1 s) plus 1 s
+
+
+def select_readable(sock):
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 def test_a_slow_but_timely_client_is_served(server):
     body = json.dumps({"instances": TEXTS[:1]}).encode()
     sock = connect(server)

@@ -45,7 +45,7 @@ def serve(path, host="127.0.0.1", port=8501, name=None, max_batch_size=64, max_w
     import uvicorn
 
     models = find_models(path, name)
-    grpc_address = f"{host}:{grpc_port}" if grpc_port is not None else None
+    grpc_address = None if grpc_port is None else f"[{host}]:{grpc_port}" if ":" in host else f"{host}:{grpc_port}"
     app = ModelServer(models, max_batch_size, max_wait_ms, max_body_bytes, check_labels(models, labels),
                       request_timeout, grpc_address)
     started = time.perf_counter()
@@ -81,11 +81,13 @@ def _http_protocol(request_timeout, max_connections):
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # no httptools: uvicorn's h11 protocol, whose 400 stays plain text
-        log.warning("httptools is not installed: slow request headers are not cut off")
+        log.warning("httptools is not installed: slow request headers are not cut off and --max-connections is "
+                    "not applied")
         return "auto"
 
     class JsonErrorProtocol(HttpToolsProtocol):
         header_deadline = None
+        body_deadline = None
         over_limit = False
 
         def connection_made(self, transport):
@@ -99,6 +101,10 @@ def _http_protocol(request_timeout, max_connections):
 
         def on_headers_complete(self):
             self._disarm()
+            # Whatever the route, its body must come in time too: the app gives a predict's body a 408 when the
+            # timeout passes; a second later, or on a route that answered without reading its body, it is cut off.
+            if _has_body(self.headers):
+                self.body_deadline = self.loop.call_later(request_timeout + 1, self._body_too_slow)
             if not self.over_limit:
                 return super().on_headers_complete()
             app, self.app = self.app, _too_many_connections  # this request only: uvicorn reads self.app here
@@ -107,8 +113,13 @@ def _http_protocol(request_timeout, max_connections):
             finally:
                 self.app = app
 
+        def on_message_complete(self):
+            self._disarm_body()
+            super().on_message_complete()
+
         def connection_lost(self, exc):
             self._disarm()
+            self._disarm_body()
             super().connection_lost(exc)
 
         def _arm(self):
@@ -120,8 +131,21 @@ def _http_protocol(request_timeout, max_connections):
                 self.header_deadline.cancel()
                 self.header_deadline = None
 
+        def _disarm_body(self):
+            if self.body_deadline is not None:
+                self.body_deadline.cancel()
+                self.body_deadline = None
+
+        def _body_too_slow(self):
+            self.body_deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
         def _headers_too_slow(self):
             self.header_deadline = None
+            if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+                self._arm()  # an earlier request is still being answered: this one may wait for it
+                return
             if not self.transport.is_closing():
                 self._send_error(408, "Request Timeout", f"the request headers did not arrive within "
                                  f"{request_timeout:g} s; the connection is closed")
@@ -139,6 +163,12 @@ def _http_protocol(request_timeout, max_connections):
             self.transport.close()
 
     return JsonErrorProtocol
+
+
+def _has_body(headers):
+    """Whether request ``headers`` (``[(lowercase name, value)]``) announce a body."""
+    fields = dict(headers)
+    return fields.get(b"content-length", b"0").strip() not in (b"", b"0") or b"transfer-encoding" in fields
 
 
 async def _too_many_connections(scope, receive, send):

@@ -20,6 +20,7 @@ ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+
                    r"(?P<action>:predict|/metadata)?$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 PAGES = ("/", "/ui")  # the page to try the models in a browser
+GRPC_GRACE = 5  # seconds gRPC calls in flight get to finish at shutdown, after HTTP's requests have finished
 
 
 class ModelServer:
@@ -89,7 +90,7 @@ class ModelServer:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.grpc_server is not None:  # its calls in flight finish first: they use the batchers
-                    await self.grpc_server.stop(grace=30)
+                    await self.grpc_server.stop(grace=GRPC_GRACE)
                 for batcher in self.batchers.values():
                     await batcher.stop()
                 await send({"type": "lifespan.shutdown.complete"})

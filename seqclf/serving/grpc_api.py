@@ -9,22 +9,22 @@ unknown signature. Classify, Regress, MultiInference and HandleReloadConfigReque
 ``UNIMPLEMENTED`` (the generated servicers' default): seqclf exports predict signatures only.
 """
 
+import functools
 import logging
 from pathlib import Path
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 from ..errors import ConfigError
 from ..export import SIGNATURE
 from .model import RequestError, shape_text
 
 log = logging.getLogger("seqclf.serving")
-STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 408: grpc.StatusCode.DEADLINE_EXCEEDED,
-          412: grpc.StatusCode.FAILED_PRECONDITION, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-          503: grpc.StatusCode.UNAVAILABLE}
+STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
+          412: grpc.StatusCode.FAILED_PRECONDITION}  # a RequestError's HTTP status as a gRPC status code
 
 try:
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
@@ -40,9 +40,11 @@ async def start_grpc(app, address):
     """Start a ``grpc.aio`` server answering for ``app`` (a :class:`~seqclf.serving.app.ModelServer`) on
     ``address`` ("host:port"); return it (``await server.stop(grace)`` ends it)."""
     # Messages as large as a REST body may be (grpc's own default is 4 MiB); a connection without a call for the
-    # request timeout is closed (clients reconnect by themselves); no second server on the same port.
-    options = [("grpc.max_receive_message_length", app.max_body_bytes),
-               ("grpc.max_connection_idle_ms", int(app.request_timeout * 1000)), ("grpc.so_reuseport", 0)]
+    # request timeout is closed (clients reconnect by themselves), as is one that has not finished its handshake
+    # by then; no second server on the same port.
+    timeout_ms = max(1, int(app.request_timeout * 1000))
+    options = [("grpc.max_receive_message_length", app.max_body_bytes), ("grpc.max_connection_idle_ms", timeout_ms),
+               ("grpc.server_handshake_timeout_ms", timeout_ms), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(app), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(app), server)
@@ -59,47 +61,62 @@ def served_model(app, spec):
     return app.lookup(spec.name, version, spec.version_label if which == "version_label" else None)
 
 
+def answering(method):
+    """A servicer method whose :class:`RequestError` ends the call with its status code, and any other failure with
+    ``INTERNAL`` (logged): never grpc's ``UNKNOWN`` with a traceback."""
+
+    @functools.wraps(method)
+    async def call(self, request, context):
+        try:
+            return await method(self, request, context)
+        except RequestError as error:
+            await context.abort(STATUS.get(error.status, grpc.StatusCode.INTERNAL), str(error))
+        except Exception as error:
+            log.exception("gRPC %s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error}")
+
+    return call
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``tensorflow.serving.PredictionService``: Predict and GetModelMetadata."""
 
     def __init__(self, app):
         self.app = app
 
+    @answering
     async def Predict(self, request, context):
-        try:
-            model = served_model(self.app, request.model_spec)
-            signature = request.model_spec.signature_name or SIGNATURE
-            if signature != SIGNATURE:
-                raise RequestError(f'Serving signature key "{signature}" not found.', 412)
-            instances, width = to_instances(model, request.inputs)
-            names = output_names(model, request.output_filter)
-            model.check(instances)  # a wrong shape is refused here, before it joins a batch
-            outputs = await self.app.batchers[model.name, model.version].predict(instances)
-        except RequestError as error:
-            await abort(context, error)
+        model = served_model(self.app, request.model_spec)
+        signature = request.model_spec.signature_name or SIGNATURE
+        if signature != SIGNATURE:
+            raise RequestError(f'Serving signature key "{signature}" not found.', 412)
+        instances, width = to_instances(model, request.inputs, self.app.max_body_bytes)
+        names = output_names(model, request.output_filter)
+        model.check(instances)  # a wrong shape is refused here, before it joins a batch
+        outputs = await self.app.batchers[model.name, model.version].predict(instances)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = model.name
         response.model_spec.version.value = model.version
         response.model_spec.signature_name = SIGNATURE
         per_step = model.task.label_rank == 2
         for name in names:
-            value = outputs[name][:, :width] if per_step else outputs[name]  # as long as this request's own steps
+            value = outputs[name][:, :width] if per_step else outputs[name]  # as long as this request's longest row
             response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
         return response
 
+    @answering
     async def GetModelMetadata(self, request, context):
-        try:
-            model = served_model(self.app, request.model_spec)
-            if list(request.metadata_field) != ["signature_def"]:
-                raise RequestError("GetModelMetadataRequest must name the metadata field signature_def (the only one "
-                                   f"served); got {list(request.metadata_field)}")
-        except RequestError as error:
-            await abort(context, error)
+        model = served_model(self.app, request.model_spec)
+        if not request.metadata_field:
+            raise RequestError("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != "signature_def":
+                raise RequestError(f"Metadata field {field} is not supported")
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = model.name
         response.model_spec.version.value = model.version
         signatures = get_model_metadata_pb2.SignatureDefMap()
-        signatures.signature_def[SIGNATURE].CopyFrom(signature_def(model.path))
+        signatures.signature_def[SIGNATURE].CopyFrom(signature_def(str(model.path)))
         response.metadata["signature_def"].Pack(signatures)
         return response
 
@@ -110,17 +127,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, app):
         self.app = app
 
+    @answering
     async def GetModelStatus(self, request, context):
         spec = request.model_spec
-        try:
-            if spec.WhichOneof("version_choice"):
-                models = [served_model(self.app, spec)]
-            elif spec.name in self.app.served:
-                models = sorted(self.app.served[spec.name].values(), key=lambda m: -m.version)
-            else:
-                raise RequestError(f"Could not find any versions of model {spec.name}", 404)
-        except RequestError as error:
-            await abort(context, error)
+        if spec.WhichOneof("version_choice"):
+            models = [served_model(self.app, spec)]
+        elif spec.name in self.app.served:
+            models = sorted(self.app.served[spec.name].values(), key=lambda m: -m.version)
+        else:
+            raise RequestError(f"Could not find any versions of model {spec.name}", 404)
         response = get_model_status_pb2.GetModelStatusResponse()
         for model in models:
             status = response.model_version_status.add()
@@ -129,14 +144,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-async def abort(context, error):
-    """End the call with the status code of ``error`` (a :class:`RequestError`, by its HTTP status)."""
-    await context.abort(STATUS.get(error.status, grpc.StatusCode.INTERNAL), str(error))
-
-
-def to_instances(model, inputs):
+def to_instances(model, inputs, most_values):
     """The request's ``TensorProto`` inputs as the instances a REST request gives (one per row), and the width of
-    the request's own step axis (what a per-step answer is cut to)."""
+    its longest row (what a per-step answer is cut to: a token row without its "" padding). A tensor may declare at
+    most ``most_values`` values (a message of a few bytes could otherwise declare a shape of billions)."""
     expected = sorted(model.input_specs)
     if sorted(inputs) != expected:
         sent = sorted(inputs)
@@ -148,8 +159,12 @@ def to_instances(model, inputs):
     for number, name in enumerate(expected):
         spec, proto = model.input_specs[name], inputs[name]
         if proto.dtype != spec.dtype.as_datatype_enum:
-            given = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "no dtype"
+            given = _dtype_name(proto.dtype)
             raise RequestError(f"Expects arg[{number}] ({name}) to be {spec.dtype.name} but {given} is provided")
+        dims = [dim.size for dim in proto.tensor_shape.dim]
+        if any(d < 0 for d in dims) or np.prod(dims, dtype=np.float64) > most_values:
+            raise RequestError(f"tensor parsing error: {name} (shape {dims}: negative, or more values than "
+                               f"--max-body-bytes allows)")
         try:
             arrays[name] = tf.make_ndarray(proto)
         except (TypeError, ValueError):
@@ -174,7 +189,8 @@ def _decoded(array, name):
     if array.dtype != object:
         return list(array)
     try:
-        decoded = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
+        # a string tensor without values comes back filled with str "" rather than bytes
+        decoded = np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b, otypes=[object])(array)
     except UnicodeDecodeError:
         raise RequestError(f"input {name!r} holds bytes that are not UTF-8 text") from None
     return [row.tolist() for row in decoded] if decoded.ndim > 1 else decoded.tolist()
@@ -198,11 +214,17 @@ def output_names(model, output_filter):
     return names
 
 
+@functools.lru_cache(maxsize=None)
 def signature_def(path):
-    """The ``serving_default`` SignatureDef as written in the SavedModel at ``path`` (its real tensor names)."""
+    """The ``serving_default`` SignatureDef as written in the SavedModel at ``path`` (its real tensor names; the
+    model's loading checked that it has one), read once."""
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
-    for graph in saved.meta_graphs:
-        if SIGNATURE in graph.signature_def:
-            return graph.signature_def[SIGNATURE]
-    return meta_graph_pb2.SignatureDef()
+    return next(graph.signature_def[SIGNATURE] for graph in saved.meta_graphs if SIGNATURE in graph.signature_def)
+
+
+def _dtype_name(enum):
+    try:
+        return tf.dtypes.as_dtype(enum).name if enum else "no dtype"
+    except TypeError:
+        return f"an unknown dtype ({enum})"

@@ -43,7 +43,7 @@ function parseNumbers(text) {
     return Array.isArray(value[0]) && Array.isArray(value[0][0]) ? value : [value];
   }
   return trimmed.split(/\n\s*\n/).map(block => block.split("\n")
-    .map(line => line.trim().split(/[\s,;]+/).map(Number))
+    .map(line => line.trim().split(/[\s,;]+/).filter(cell => cell !== "").map(Number))
     .filter(row => row.every(Number.isFinite)));  // a header row of names is skipped
 }
 
@@ -122,9 +122,13 @@ for (const model of MODELS) {
     try { instances = instancesOf(model, boxes); }
     catch (problem) { show(result, model, [], {error: "cannot read the input: " + problem.message}); return; }
     result.replaceChildren(el("p", {}, "..."));
-    const response = await fetch(`/v1/models/${encodeURIComponent(model.name)}:predict`,
-      {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({instances})});
-    show(result, model, instances, await response.json());
+    let answer;
+    try {
+      const response = await fetch(`/v1/models/${encodeURIComponent(model.name)}:predict`,
+        {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({instances})});
+      answer = await response.json();
+    } catch (problem) { answer = {error: "no answer from the server: " + problem.message}; }
+    show(result, model, instances, answer);
   });
   const inputs = model.inputs.map(i => `${i.name} (${i.dtype}, [${i.shape.join(", ")}])`).join(", ");
   document.getElementById("models-list").append(el("section", {class: "model", "data-model": model.name},
@@ -156,11 +160,11 @@ button { margin-top: .5em; padding: .35em 1.2em; }
 def page(models):
     """``(html bytes, Content-Security-Policy)`` of the page for ``models`` (``{name: {version: ServedModel}}``)."""
     described = [describe(versions) for _, versions in sorted(models.items())]
-    data = json.dumps(described).replace("</", "<\\/")  # no "</script>" inside the script element
+    data = json.dumps(described).replace("<", "\\u003c")  # no "</script>" or "<!--" inside the script element
     script = SCRIPT
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     policy = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; connect-src 'self'; "
-              "base-uri 'none'; form-action 'none'")
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
     html = (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>seqclf serve</title>"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>"
             f"<body><h1>seqclf serve: try a model</h1><p>Each model below answers through "
