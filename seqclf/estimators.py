@@ -33,6 +33,8 @@ from .rundir import load_model, load_run, read_history, write_run
 from .tasks.per_step import PerStep
 from .training import AUTO_TRAINING, FitSettings, Streamed, seed_everything, train
 
+log = logging.getLogger(__name__)
+
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
     """A recurrent classifier: one label per sequence, or per step, as its ``task`` says.
@@ -43,6 +45,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         The class labels, as given in ``y`` (sorted as ``np.unique`` sorts them).
     history_ : dict
         Loss and accuracy per epoch, for training and validation.
+    tensorboard_dir_ : Path or None
+        Where the TensorBoard logs went (``tensorboard=True``).
     model_ : keras.Model
         The fitted model: raw input in, class probabilities out.
     task_ : Task
@@ -129,11 +133,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             adapter.task.check_held_out(adapter, adapter.check_classes(frame, source), {"validation_data": val_frame})
         return self.fit_examples(adapter, frame, val_frame, source)
 
-    def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None):
+    def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None, log_dir=None):
         """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first).
 
         ``frame`` may be a :class:`~seqclf.data.shards.RowStream` (text shards read a chunk at a time).
         ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
+        ``log_dir``: where the TensorBoard logs go with ``tensorboard`` on (default: a new temporary folder; on the
+        chief only, in a cluster), kept as ``tensorboard_dir_``.
         """
         settings, task = self.settings(), adapter.task
         self.arch_ = settings.arch or task.arch_for(adapter.kind)
@@ -155,12 +161,18 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             y_train = None
         else:
             x_train, y_train = adapter.encode(frame), task.targets(adapter, frame, source)
+        self.tensorboard_dir_ = None
+        if settings.tensorboard and distribute.Cluster.from_environment().chief:
+            self.tensorboard_dir_ = Path(log_dir or tempfile.mkdtemp(prefix="seqclf-tensorboard-"))
+            log.info("TensorBoard logs go to %s (see them with: tensorboard --logdir %s)", self.tensorboard_dir_,
+                     self.tensorboard_dir_)
         self.training_ = train(
             core, x_train, y_train, adapter.encode(val_frame), task.targets(adapter, val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
             patience=settings.patience, label_smoothing=self.label_smoothing_, verbose=self.verbose or 0,
             backup_dir=backup_dir, strategy=strategy, per_step=task.per_step, own_lengths=task.own_lengths,
+            log_dir=self.tensorboard_dir_,
         )
         if strategy is not None:
             core = distribute.local_copy(core)

@@ -75,6 +75,9 @@ PARAMS = {p.name: p for p in (
     Param("val_size", 0.1, "Share of the data for validation.", "training", type=float),
     Param("test_size", 0.1, "Share of the data for testing (seqclf fit).", "training", type=float),
     Param("seed", 0, "Random seed; the same seed repeats a run.", "training", type=int),
+    Param("tensorboard", False, "Write TensorBoard logs (loss, accuracy, learning rate and gradient norms per "
+                                "epoch): seqclf fit puts them in the run's logs/; Python in tensorboard_dir_, "
+                                "copied into a saved run.", "training", type=bool),
     Param("verbose", None, "0 silent, 1 progress bar, 2 a line per epoch [default: seqclf fit: 1 on a terminal, "
                            "else 2; Python: 0].", "python", type=int),
     # --- the run (seqclf fit and seqclf.runs.fit_run) ----------------------------------------------

@@ -20,6 +20,7 @@ from .errors import RunDirectoryError
 CONFIG = "config.json"
 MODEL = "model.keras"
 LABELS = "labels.txt"
+LOGS = "logs"  # TensorBoard's, with tensorboard on
 METRICS = "metrics.json"
 REQUIRED = (CONFIG, MODEL, LABELS)
 
@@ -224,6 +225,9 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
                 "best_epoch": result.best_epoch, "stopped_by": result.stopped_by, "budget": result.budget,
                 "classes": adapter.classes_,
             })
+        logs = getattr(estimator, "tensorboard_dir_", None)
+        if logs is not None and Path(logs).is_dir():
+            shutil.copytree(logs, partial / LOGS)
         write_json(partial / CONFIG, config)
     return Path(out)
 

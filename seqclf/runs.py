@@ -103,8 +103,10 @@ def _fit_run(data, settings, out, name, verbose):
         estimator, test_frame, test_probabilities, metrics = _walk_forward(estimator, adapter, frame, data, settings)
     else:
         train_frame, val_frame, test_frame = _split(adapter, frame, data, settings)
+        # TensorBoard's logs beside the run until it is written (a restarted run goes on logging there)
         estimator, test_probabilities, metrics = _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame,
-                                                               data, _backup_dir(out, data, settings))
+                                                               data, _backup_dir(out, data, settings),
+                                                               out.parent / f".{out.name}.logs")
     files = {key: {"path": str(path), "sha256": _sha256(path)} for key, path in
              (("data", data.data), ("val", data.val), ("test", data.test)) if path}
     if isinstance(frame, Shards):  # no one checksum for many files: how many, and how many rows
@@ -112,6 +114,7 @@ def _fit_run(data, settings, out, name, verbose):
     write_run(estimator, out, name=_export_name(name, data.data), settings=settings,
               test=(test_frame, test_probabilities, metrics), data=files | {"format": data.format, "encoding": data.encoding})
     shutil.rmtree(out.parent / f".{out.name}.backup", ignore_errors=True)  # left by Ctrl-C; training removes its own
+    shutil.rmtree(out.parent / f".{out.name}.logs", ignore_errors=True)  # copied into the run as logs/
     log.info("run written to %s", out)
     return out
 
@@ -164,7 +167,7 @@ def _backup_dir(out, data, settings):
     return backup
 
 
-def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, backup_dir=None):
+def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, backup_dir=None, log_dir=None):
     """Fit on the training examples; return the estimator, its test probabilities and the metrics.
 
     The task checks the held-out labels before training starts, so a refusal never costs a training.
@@ -176,7 +179,7 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
         adapter.task.check_held_out(adapter, adapter.check_classes(train_frame, data.data),
                                     {data.val or f"{data.data} (validation)": val_frame,
                                      data.test or f"{data.data} (test)": test_frame})
-    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir, log_dir=log_dir)
     log.info("model %s %s: %s parameters; classes: %s", estimator.arch_, list(estimator.settings().units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_

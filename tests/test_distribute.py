@@ -59,7 +59,7 @@ def test_two_workers_train_what_one_process_trains_and_only_the_chief_writes(rev
     (tmp_path / "tmp").mkdir()
     run, alone, keras_fit = tmp_path / "cluster", tmp_path / "alone", tmp_path / "keras_fit"
     args = [str(reviews_csv), "--epochs", "2", *SETTINGS]
-    workers = [_fit([*args, "--out", str(run)], tmp_path, config) for config in _cluster(_free_ports(2))]
+    workers = [_fit([*args, "--out", str(run), "--tensorboard"], tmp_path, config) for config in _cluster(_free_ports(2))]
     single = _fit([*args, "--out", str(alone), "--strategy", "multi-worker"], tmp_path)
     plain = _fit([*args, "--out", str(keras_fit), "--strategy", "default"], tmp_path)  # Keras' own model.fit
     (chief_code, chief_out, chief_err), (code, out, err) = (_finish(w) for w in workers)
@@ -71,6 +71,7 @@ def test_two_workers_train_what_one_process_trains_and_only_the_chief_writes(rev
     for name in ("config.json", "model.keras", "labels.txt", "metrics.json", "history.csv", "test_predictions.csv",
                  "learning_curves.png", "confusion_matrix.png", "export/reviews/1/saved_model.pb"):
         assert (run / name).exists(), name
+    assert [p.name.split(".")[0] for p in (run / "logs" / "train").iterdir()] == ["events"]  # the chief's alone
     # the other worker left nothing: no second run, no backups, an empty temporary folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "cluster", "keras_fit", "tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []

@@ -43,7 +43,7 @@ def seed_everything(seed):
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
           clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None,
-          strategy=None, per_step=False, own_lengths=()):
+          strategy=None, per_step=False, own_lengths=(), log_dir=None):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss, or, on a validation
     split too small to tell epochs apart, of the last epoch of a learning rate annealed to 0.
 
@@ -74,6 +74,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     validation split (a few series) and ``patience`` left to auto, its loss is noise: training
     runs every epoch instead, the learning rate follows a cosine from ``learning_rate`` down to 0
     (Keras' ``CosineDecay``), and the last epoch is kept.
+
+    With ``log_dir``, Keras' TensorBoard callback writes the epoch's scalars there (loss, accuracy, learning rate,
+    the gradient norms; training under ``train/``, validation under ``validation/``).
 
     Ctrl-C stops training early and still restores the best weights seen so far. With
     ``backup_dir``, every finished epoch is backed up there (Keras' ``BackupAndRestore`` for the
@@ -117,6 +120,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
                                     own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
+    if log_dir is not None:  # after the norms, which it logs too
+        callbacks.insert(1, keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
         backup = keras.callbacks.BackupAndRestore if strategy is None else distribute.ChiefBackup
         callbacks += [TrainingState(backup_dir, stopper, guard, history), backup(str(backup_dir))]
