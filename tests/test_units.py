@@ -16,7 +16,8 @@ from seqclf.errors import ConfigError, DataError
 from seqclf.explain import every_step, walk_recurrent
 from seqclf.models.builders import build_classifier
 from seqclf.step_features import TEXT_FEATURES, step_positions
-from seqclf.units import find_units, layer_states, unit_scores
+from seqclf.layer_states import layer_states
+from seqclf.units import find_units, unit_scores
 
 CELL_SPECS = ["lstm:5", "gru:4", "gru-reset-before:4", "rnn:3", "bi-peephole-lstm:4", "cifg:4", "jordan:3",
               "lstm-fgr:3", "bilstm:4,3"]
