@@ -20,7 +20,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from ..errors import ConfigError
 from ..export import SIGNATURE
-from .model import RequestError, shape_text
+from .model import RequestError, decoded, shape_text
 
 log = logging.getLogger("seqclf.serving")
 STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
@@ -188,12 +188,11 @@ def _decoded(array, name):
     """One instance per row: texts decoded (token rows as lists), numbers as they are."""
     if array.dtype != object:
         return list(array)
-    try:
-        # a string tensor without values comes back filled with str "" rather than bytes
-        decoded = np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b, otypes=[object])(array)
+    try:  # (a string tensor without values comes back filled with str "" rather than bytes)
+        texts = decoded(array)
     except UnicodeDecodeError:
         raise RequestError(f"input {name!r} holds bytes that are not UTF-8 text") from None
-    return [row.tolist() for row in decoded] if decoded.ndim > 1 else decoded.tolist()
+    return [row.tolist() for row in texts] if texts.ndim > 1 else texts.tolist()
 
 
 def _real_length(tokens):

@@ -219,10 +219,14 @@ def _walk(path):
 
 
 def _numpy(tensor):
-    array = tensor.numpy()
-    if array.dtype == object:
-        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
-    return array
+    return decoded(tensor.numpy())
+
+
+def decoded(array):
+    """``array`` with its bytes decoded as UTF-8 text (strings and numbers as they are)."""
+    if array.dtype != object:
+        return array
+    return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b, otypes=[object])(array)
 
 
 def _encodable(text):
