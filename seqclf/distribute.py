@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from .errors import ConfigError, TrainingError
 from .optimizers import clip_gradients, scale
+from .training.backup import finished_epoch, weights_path
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
@@ -117,7 +118,8 @@ def local_copy(model):
     return copy
 
 
-def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, loss, verbose):
+def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, loss, restored,
+        verbose):
     """Train a compiled ``model`` created in ``strategy.scope()`` on tf.data batches ``(x, one-hot y, weights)``:
     ``train_batches`` repeats, ``steps`` of them make an epoch.
 
@@ -126,7 +128,8 @@ def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks
     (``tf.nn.compute_average_loss``); accuracy counts the real steps. ``callbacks`` see the same
     calls and logs as under ``model.fit``. Training stops on all workers together: at the end of
     an epoch when any of them asks to (early stopping, Ctrl-C), at once on a NaN loss (all
-    workers see the same loss).
+    workers see the same loss). ``restored`` is the chief's :func:`read_backup` (``None`` elsewhere): every worker
+    starts from it.
     """
     val_steps = int(val_batches.cardinality())
     train_data, val_data = (strategy.experimental_distribute_dataset(_split_batches(d)) for d in (train_batches, val_batches))
@@ -136,9 +139,8 @@ def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks
     model.stop_training = False
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
-    callbacks.on_train_begin()  # the chief's ChiefBackup reads its last backup here
-    backup = next((c for c in callbacks.callbacks if isinstance(c, ChiefBackup)), None)
-    first = _from_chief(strategy, model, backup.restored if backup else None)
+    callbacks.on_train_begin()
+    first = _from_chief(strategy, model, restored)
     done, batches = first, iter(train_data)
     try:
         for epoch in range(first, epochs):
@@ -217,26 +219,22 @@ def _everyone(strategy, value):
     return strategy.gather(per_replica, axis=0).numpy()
 
 
-class ChiefBackup(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` for the chief of a cluster: saves the same backup each epoch, but on a restart
-    only reads it (``restored``: the epoch and the values of :func:`_state_variables`).
+def read_backup(model, backup_dir):
+    """The chief's last complete epoch backup in ``backup_dir``: ``(epoch, values of _state_variables)``, or ``None``.
 
     Under ``MultiWorkerMirroredStrategy``, loading weights on one worker alone would run
     collective operations the others do not (the run fails with "Collective instance ...
-    expected type 1"); :func:`fit` hands the values to every worker together instead.
+    expected type 1"): the weights are read into a copy of ``model`` outside the strategy, and
+    :func:`fit` hands the values to every worker together.
     """
-
-    def on_train_begin(self, logs=None):
-        self.restored = None
-        if not (os.path.exists(self._weights_path) and os.path.exists(self._training_metadata_path)):
-            return
-        with open(self._training_metadata_path) as handle:
-            epoch = json.load(handle)["epoch"]
-        plain = keras.models.clone_model(self.model)  # outside the strategy: loading it runs no collectives
-        plain.compile(optimizer=keras.optimizers.Adam())
-        plain.optimizer.build(plain.trainable_variables)
-        plain.load_weights(self._weights_path)
-        self.restored = (epoch, [v.numpy() for v in _state_variables(plain)])
+    epoch = finished_epoch(backup_dir)
+    if not epoch:
+        return None
+    plain = keras.models.clone_model(model)  # outside the strategy: loading it runs no collectives
+    plain.compile(optimizer=keras.optimizers.Adam())
+    plain.optimizer.build(plain.trainable_variables)
+    plain.load_weights(weights_path(backup_dir, epoch))
+    return epoch, [v.numpy() for v in _state_variables(plain)]
 
 
 def _state_variables(model):

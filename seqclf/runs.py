@@ -26,6 +26,7 @@ from .params import DATA_SETTINGS, PARAMS
 from .estimators import SequenceClassifier
 from .rundir import METRICS, claimed, default_run_dir, load_run, read_config, write_json, write_run
 from .training import FitSettings
+from .training.backup import finished_epoch
 
 __all__ = ["DataSettings", "FitSettings", "evaluate_run", "fit_run", "load_run", "predict_run", "report_lines", "run_info",
            "write_run"]
@@ -76,7 +77,7 @@ def fit_run(data, settings=None, out=None, name=None, verbose=1):
             return _fit_run(data, settings, out, name, verbose)
         except SeqclfError:  # a backup with finished epochs stays for a restart (a lost worker); an empty one goes
             backup = out.parent / f".{out.name}.backup"
-            if not (backup / "training_metadata.json").exists():
+            if not finished_epoch(backup):
                 shutil.rmtree(backup, ignore_errors=True)
             raise
 

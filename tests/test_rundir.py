@@ -72,3 +72,32 @@ def test_a_killed_fit_resumes_after_its_last_finished_epoch(reviews_csv, tmp_pat
     history = [pd.read_csv(run / "history.csv") for run in (tmp_path / "whole", out)]
     pd.testing.assert_frame_equal(history[1].head(finished), history[0].head(finished), check_exact=False, rtol=1e-5)
     assert abs(history[1]["val_loss"].iloc[-1] - history[0]["val_loss"].iloc[-1]) < 0.05
+
+
+def test_a_kill_while_a_backup_is_written_leaves_the_epoch_before_it_intact(tmp_path):
+    import keras
+    import numpy as np
+
+    from seqclf.training import EpochBackup
+    from seqclf.training.backup import finished_epoch, weights_path
+
+    def model():
+        built = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        built.compile(optimizer="adam", loss="mse")
+        return built
+
+    trained, backup = model(), EpochBackup(tmp_path / "backup")
+    backup.set_model(trained)
+    for epoch in range(2):
+        trained.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+        backup.on_epoch_end(epoch)
+    after_two = trained.get_weights()
+    assert finished_epoch(backup.backup_dir) == 2
+    assert sorted(p.name for p in backup.backup_dir.iterdir()) == ["training_metadata.json", "weights-2.weights.h5"]
+    # killed while epoch 3's weights were half written, or after they were written but before the epoch was marked
+    weights_path(backup.backup_dir, 3).write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    fresh = model()
+    assert EpochBackup(backup.backup_dir).restore(fresh) == 2
+    for restored, saved in zip(fresh.get_weights(), after_two):
+        np.testing.assert_array_equal(restored, saved)
+    assert int(fresh.optimizer.iterations.numpy()) == 2  # the optimizer's state came back too

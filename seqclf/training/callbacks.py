@@ -1,12 +1,10 @@
-"""Callbacks of a fit: accuracy over real steps, gradient norms, Ctrl-C, the NaN guard, and the epoch backups' own
-state."""
+"""Callbacks of a fit: accuracy over real steps, gradient norms, Ctrl-C and the NaN guard (the epoch backups are in
+:mod:`seqclf.training.backup`)."""
 
-import json
 import logging
 import signal
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -148,53 +146,3 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.tripped is not None and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
-
-
-class TrainingState(keras.callbacks.Callback):
-    """Back up what Keras' ``BackupAndRestore`` (weights with the optimizer's state, and the epoch) does not:
-    early stopping, the NaN guard and the history.
-
-    Saved at each epoch's end as ``state-<epoch>.json`` (and the best weights so far as
-    ``best-<epoch>.npz``) in ``backup_dir``, before ``BackupAndRestore`` saves the weights and
-    the epoch; on a resumed run it restores the state of the epoch ``BackupAndRestore`` resumes
-    from, so early stopping goes on as if training had never stopped.
-    """
-
-    def __init__(self, backup_dir, stopper, guard, history):
-        super().__init__()
-        self.backup_dir, self.stopper, self.guard, self.history = Path(backup_dir), stopper, guard, history
-
-    def on_train_begin(self, logs=None):
-        metadata = self.backup_dir / "training_metadata.json"
-        if not metadata.exists():
-            return
-        epoch = json.loads(metadata.read_text())["epoch"]
-        state_path = self.backup_dir / f"state-{epoch}.json"
-        if not state_path.exists():
-            return
-        state = json.loads(state_path.read_text())
-        self.stopper.best, self.stopper.wait, self.stopper.best_epoch = state["best"], state["wait"], state["best_epoch"]
-        self.guard.best_loss, self.guard.best_epoch = state["guard_best_loss"], state["guard_best_epoch"]
-        saved = np.load(self.backup_dir / f"best-{epoch}.npz")
-        for owner, key in ((self.stopper, "stopper"), (self.guard, "guard")):
-            weights = [saved[f"{key}{i}"] for i in range(state[f"{key}_weights"])]
-            owner.best_weights = weights or None
-        self.history.history = state["history"]
-        self.history.epoch = list(range(epoch))
-        log.info("resuming after epoch %d from the backup in %s", epoch, self.backup_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{key}{i}": w for key, owner in (("stopper", self.stopper), ("guard", self.guard))
-                  for i, w in enumerate(owner.best_weights or [])}
-        np.savez(self.backup_dir / f"best-{epoch + 1}.npz", **arrays)
-        best = self.stopper.best  # None until early stopping starts watching (after the warm-up)
-        state = {"best": None if best is None else float(best), "wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
-                 "stopper_weights": len(self.stopper.best_weights or []), "guard_weights": len(self.guard.best_weights or []),
-                 "guard_best_loss": float(self.guard.best_loss), "guard_best_epoch": self.guard.best_epoch,
-                 "history": {k: [float(v) for v in values] for k, values in self.history.history.items()}}
-        (self.backup_dir / f"state-{epoch + 1}.json").write_text(json.dumps(state))
-        for old in (f"state-{epoch - 1}.json", f"best-{epoch - 1}.npz"):  # keep this epoch's and the one before
-            (self.backup_dir / old).unlink(missing_ok=True)
-
-

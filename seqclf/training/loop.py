@@ -12,8 +12,9 @@ from .. import distribute
 from ..errors import ConfigError, TrainingError
 from ..models.crf import CRFLoss, crf_layer
 from ..optimizers import LazyAdam
+from .backup import EpochBackup, TrainingState
 from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
-from .callbacks import CtrlC, GradientNorms, NonFiniteLossGuard, StepAccuracy, TrainingState, WarmUpEarlyStopping
+from .callbacks import CtrlC, GradientNorms, NonFiniteLossGuard, StepAccuracy, WarmUpEarlyStopping
 from .settings import check_training_settings, class_weights, class_weights_from_counts, training_budget
 
 log = logging.getLogger("seqclf.training")
@@ -79,8 +80,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     the gradient norms; training under ``train/``, validation under ``validation/``).
 
     Ctrl-C stops training early and still restores the best weights seen so far. With
-    ``backup_dir``, every finished epoch is backed up there (Keras' ``BackupAndRestore`` for the
-    weights, optimizer and epoch; :class:`TrainingState` for early stopping and the history), and
+    ``backup_dir``, every finished epoch is backed up there (:class:`EpochBackup` for the weights,
+    optimizer and epoch; :class:`TrainingState` for early stopping and the history), and
     a later call with the same ``backup_dir`` continues after the last finished epoch; the
     backup is removed when training ends.
 
@@ -122,9 +123,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
     if log_dir is not None:  # after the norms, which it logs too
         callbacks.insert(1, keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
-    if backup_dir is not None:  # the state first: BackupAndRestore writes the epoch number last
-        backup = keras.callbacks.BackupAndRestore if strategy is None else distribute.ChiefBackup
-        callbacks += [TrainingState(backup_dir, stopper, guard, history), backup(str(backup_dir))]
+    backup = None if backup_dir is None else EpochBackup(backup_dir)
+    if backup is not None:  # the state first: the backup marks the epoch complete last
+        callbacks += [TrainingState(backup_dir, stopper, guard, history), backup]
     started = time.perf_counter()
     stopped_by = "epochs"
     ctrl_c = CtrlC()
@@ -132,12 +133,13 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         with ctrl_c.watching():
             if strategy is None:
                 model.fit(**fit_data, validation_data=validation, epochs=budget["epochs"],
-                          callbacks=callbacks + [ctrl_c], verbose=verbose)
+                          initial_epoch=backup.restore(model) if backup else 0, callbacks=callbacks + [ctrl_c],
+                          verbose=verbose)
             else:
                 distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
                                epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
                                clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None),
-                               verbose=verbose)
+                               restored=distribute.read_backup(model, backup_dir) if backup else None, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
         if stopper.stopped_epoch > 0:
