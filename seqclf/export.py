@@ -6,6 +6,7 @@ from pathlib import Path
 import tensorflow as tf
 import keras
 
+from .exported_attention import attention_outputs
 from .rundir import write_labels
 
 SIGNATURE = "serving_default"
@@ -13,8 +14,9 @@ EXTRA = "assets.extra"  # TF Serving's folder for files beside a SavedModel, whi
 
 
 def export_saved_model(model, class_names, input_spec, directory):
-    """Write ``model`` as a SavedModel whose ``serving_default`` returns probabilities and labels, and the class
-    names in output order beside it (``assets.extra/labels.txt``).
+    """Write ``model`` as a SavedModel whose ``serving_default`` returns probabilities and labels (and, for a model
+    pooling by attention, the ``attention`` of each step and the ``steps`` it weighs: see
+    :mod:`seqclf.exported_attention`), and the class names in output order beside it (``assets.extra/labels.txt``).
 
     Parameters
     ----------
@@ -33,11 +35,13 @@ def export_saved_model(model, class_names, input_spec, directory):
     >>> tf.saved_model.load("run/export/reviews/1").signatures["serving_default"]  # doctest: +SKIP
     """
     names = tf.constant(list(class_names))
+    attention = attention_outputs(model)
 
     @tf.function(input_signature=[input_spec])
     def serve(inputs):
         probabilities = model(inputs, training=False)
-        return {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
+        answer = {"probabilities": probabilities, "label": tf.gather(names, tf.argmax(probabilities, axis=-1))}
+        return answer if attention is None else {**answer, **attention(inputs)}
 
     write_archive(model, {SIGNATURE: serve}, directory)
     extra = Path(directory) / EXTRA

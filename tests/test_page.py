@@ -1,5 +1,6 @@
 """The page at `GET /` of `seqclf serve`, driven in a real headless browser (Debian's chromium and chromedriver)."""
 
+import dataclasses
 import os
 import re
 import shutil
@@ -17,8 +18,16 @@ browser_needed = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no headle
 
 
 @pytest.fixture(scope="module")
-def server(tiny_run, tmp_path_factory):
-    server = Server(three_kinds(tiny_run, tmp_path_factory.mktemp("page") / "models"))
+def server(tiny_run, reviews_csv, tmp_path_factory):
+    from seqclf.runs import DataSettings, fit_run
+
+    from .conftest import TINY
+
+    root = three_kinds(tiny_run, tmp_path_factory.mktemp("page") / "models")
+    fit_run(DataSettings(str(reviews_csv)), dataclasses.replace(TINY, arch="gru+attn"), out=root / "attended", verbose=0,
+            name="attended")
+    server = Server(root)
+    server.root = root
     yield server
     assert server.stop() == 0
 
@@ -29,7 +38,7 @@ def test_the_page_is_one_document_that_may_reach_only_its_own_server(server):
     policy = answer.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy and "script-src 'sha256-" in policy
     assert "http://" not in answer.text and "https://" not in answer.text  # nothing fetched from elsewhere
-    for name in ("reviews", "pos", "steps"):
+    for name in ("reviews", "pos", "steps", "attended"):
         assert f'"name": "{name}"' in answer.text
     assert '"classes": ["neg", "pos"]' in answer.text  # from the run's labels.txt
     assert server.get("/ui").text == answer.text
@@ -70,7 +79,7 @@ def test_typing_a_sentence_shows_the_servers_label_and_probability_bars(server, 
 
     browser.get(server.url + "/")
     assert browser.title == "seqclf serve"
-    assert len(browser.find_elements(By.CSS_SELECTOR, "section.model")) == 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.model")) == 4
     text = "a gripping, funny and moving film"
     expected = server.post("/v1/models/reviews:predict", {"instances": [text]}).json()["predictions"][0]
     section = ask(browser, "reviews", {"text": text})
@@ -79,6 +88,18 @@ def test_typing_a_sentence_shows_the_servers_label_and_probability_bars(server, 
     shown = {bar.find_element(By.CLASS_NAME, "name").text: float(bar.find_element(By.CLASS_NAME, "value").text)
              for bar in bars}
     assert shown == pytest.approx(dict(zip(["neg", "pos"], expected["probabilities"])), abs=5e-4)
+
+    assert not section.find_elements(By.CSS_SELECTOR, ".attention")  # a bigru pooling its last state has none
+    attended = server.post("/v1/models/attended:predict", {"instances": [text]}).json()["predictions"][0]
+    shaded = ask(browser, "attended", {"text": text}).find_elements(By.CSS_SELECTOR, ".attention .step")
+    assert [step.text for step in shaded] == attended["steps"] and len(shaded) == 6  # the words the model read
+    assert {"a", "film", "[UNK]"} <= set(attended["steps"]) <= {"a", "gripping", "funny", "and", "moving", "film", "[UNK]"}
+    weights = [float(re.fullmatch(r"attention (\S+)", step.get_attribute("title")).group(1)) for step in shaded]
+    assert weights == pytest.approx(attended["attention"], abs=5e-4) and sum(weights) == pytest.approx(1, abs=1e-2)
+    colours = [re.fullmatch(r"rgba?\(255, 140, 0(?:, ([0-9.]+))?\)", step.value_of_css_property("background-color"))
+               for step in shaded]
+    alphas = [float(colour.group(1) or 1) for colour in colours]  # the browser writes an opaque colour as rgb(...)
+    assert alphas == pytest.approx([w / max(weights) for w in weights], abs=1e-2)
 
     tags = server.post("/v1/models/pos:predict", {"instances": [["The", "cat", "sat", "."]]}).json()
     tagged = ask(browser, "pos", {"tokens": "The cat sat ."})
@@ -105,3 +126,18 @@ def test_an_export_carries_its_class_names_without_its_run(tiny_run, tmp_path):
     assert (alone / "assets.extra" / "labels.txt").read_text() == "neg\npos\n"
     assert ServedModel.load("reviews", 7, alone).class_names == ["neg", "pos"]
     assert ServedModel.load("reviews", 1, OLD / "text" / "export" / "reviews" / "1").class_names == ["neg", "pos"]
+
+
+def test_an_attention_model_answers_each_instance_with_its_own_steps(server):
+    import seqclf
+
+    texts = ["a gripping, funny and moving film", "dull", "the plot is thin but the cast is good"]
+    answer = server.post("/v1/models/attended:predict", {"instances": texts})
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    expected = seqclf.load(server.root / "attended").attention_weights(texts)
+    for prediction, text, weights in zip(predictions, texts, expected):
+        assert len(prediction["steps"]) == len(prediction["attention"]) == len(text.replace(",", "").split())
+        np.testing.assert_allclose(prediction["attention"], weights, atol=1e-5)
+    plain = server.post("/v1/models/reviews:predict", {"instances": texts[:1]}).json()["predictions"][0]
+    assert sorted(plain) == ["label", "probabilities"]  # no attention pooling, no attention outputs

@@ -59,7 +59,11 @@ def openapi(inputs=None):
         "Prediction": {"anyOf": [
             {"type": "object", "required": ["label", "probabilities"], "properties": {
                 "label": {"$ref": "#/components/schemas/Label"},
-                "probabilities": {"$ref": "#/components/schemas/Probabilities"}}},
+                "probabilities": {"$ref": "#/components/schemas/Probabilities"},
+                "attention": {"type": "array", "items": {"type": "number"},
+                              "description": "models pooling by attention: the weight of each step read"},
+                "steps": {"type": "array", "items": {"type": "string"},
+                          "description": "models pooling by attention: the token (or first input step) of each step"}}},
             {"type": "object", "required": ["output", "score"], "description": "a sequence-to-sequence model's answer",
              "properties": {"output": {"type": "string"}, "score": {"type": "number",
                                                                      "description": "mean log-probability per symbol"}}}]},

@@ -5,7 +5,8 @@ host: its Content-Security-Policy allows the server's own origin only). It lists
 and gives each a form fitting its inputs: a text box for texts, one sentence per line for token
 lists (a box per input column), a pasted table or JSON for sensor series and stock windows. Answers
 come from the REST predict route, as any client's would: the label, the class probabilities as
-bars, a tag per token, or the output text and its score.
+bars (and, for a model pooling by attention, the steps it read shaded by their weights), a tag per
+token, or the output text and its score.
 """
 
 import base64
@@ -89,6 +90,13 @@ function steps(prediction, instance, model) {
     el("b", {class: "label"}, r.label))));
 }
 
+function shaded(prediction) {
+  const peak = Math.max(...prediction.attention, 1e-9);
+  return el("p", {class: "attention"}, el("small", {}, "attention: "), ...prediction.steps.flatMap((step, i) => [
+    el("span", {class: "step", title: `attention ${prediction.attention[i].toFixed(3)}`,
+                style: `background: rgba(255, 140, 0, ${(prediction.attention[i] / peak).toFixed(3)})`}, step), " "]));
+}
+
 function show(result, model, instances, answer) {
   result.replaceChildren();
   if (answer.error) { result.append(el("p", {class: "error"}, answer.error)); return; }
@@ -100,6 +108,7 @@ function show(result, model, instances, answer) {
       item.append(steps(prediction, instances[i], model));
     } else {
       item.append(el("b", {class: "label"}, prediction.label), bars(prediction.probabilities, model.classes));
+      if ("attention" in prediction) item.append(shaded(prediction));
     }
     result.append(item);
   });
@@ -155,6 +164,7 @@ button { margin-top: .5em; padding: .35em 1.2em; }
 .tags { display: flex; flex-wrap: wrap; gap: .4em; }
 .tag { display: inline-flex; flex-direction: column; align-items: center; border: 1px solid #ddd; padding: .1em .4em; }
 .tag .label { font-size: .8em; } .error { color: #b00; }
+.attention .step { padding: 0 .15em; border-radius: 2px; }
 """
 
 def page(models):

@@ -187,5 +187,11 @@ class Task:
     # --- serving -----------------------------------------------------------------------------
 
     def answer(self, outputs, instances):
-        """The signature's ``outputs`` (arrays, a row per instance) as JSON lists, one entry per instance."""
-        return {key: value.tolist() for key, value in sorted(outputs.items())}
+        """The signature's ``outputs`` (arrays, a row per instance) as JSON lists, one entry per instance; an
+        attention export's ``attention`` and ``steps`` hold each instance's real steps only, whatever its batch
+        was padded to."""
+        lists = {key: value.tolist() for key, value in sorted(outputs.items())}
+        if "steps" in outputs:
+            real = outputs["steps"] != ""
+            lists |= {key: [row[keep].tolist() for row, keep in zip(outputs[key], real)] for key in ("attention", "steps")}
+        return lists
