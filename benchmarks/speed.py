@@ -1,6 +1,9 @@
 """Training and prediction speed: seqclf against a hand-written Keras model and the same model in PyTorch.
 
-Every figure is a ratio measured in one run of this script, on this machine, back to back:
+The implementations run interleaved (seqclf, Keras, PyTorch, seqclf, ...) for ``--rounds`` rounds (3 by
+default), each fit in a fresh process that first probes the machine's speed (a timed 512 x 512 matmul and a timed
+Python loop); the tables give each one's median time per epoch with its range, and the median and range of the
+ratios of fit times within a round. The three implementations:
 
 - ``seqclf``: ``SequenceClassifier(...).fit`` (the path of ``seqclf fit``) from raw texts or
   arrays, with fixed settings (no early stop), then prediction through the exported
@@ -21,8 +24,8 @@ size (peak memory measured in a fresh process per size).
 
 Run from the project root (needs ``pip install -e ".[benchmark]"``, which brings PyTorch)::
 
-    python benchmarks/speed.py                 # about 25 minutes on 2 cores
-    python benchmarks/speed.py --epochs 3 --workloads text --no-scaling   # a quick look
+    python benchmarks/speed.py                 # about 90 minutes on 2 cores
+    python benchmarks/speed.py --workloads text --no-scaling   # the MR rows, about 20 minutes
 
 Prints tables and writes ``benchmarks/results/speed.json``.
 """
@@ -261,25 +264,85 @@ def pad_ids(rows):
 RUNNERS = {"seqclf": run_seqclf, "keras": run_keras, "pytorch": run_pytorch}
 
 
-def compare(name, kind, arch, data, epoch_counts):
-    train, val, test = data
+WORKLOADS = {  # name: (kind, architectures, data)
+    "text (MR)": ("text", ("bigru",), movie_reviews),
+    "synthetic tokens x100": ("text", ("bigru", "lstm"), lambda: synthetic_tokens(4000, 100)),
+    "sensor 6x100": ("sensor", ("bilstm",), lambda: synthetic_sensor(4000)),
+}
+WORKLOAD_KEYS = {"text": "text (MR)", "synthetic": "synthetic tokens x100", "sensor": "sensor 6x100"}
+
+
+def machine_probe():
+    """How fast the machine is right now: a 512 x 512 float32 matmul in TensorFlow (GFLOP/s) and a pure Python loop
+    (million iterations per second), each timed for about half a second."""
+    a = tf.random.normal((512, 512))
+    tf.linalg.matmul(a, a).numpy()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 0.5:
+        for _ in range(20):
+            b = tf.linalg.matmul(a, a)
+        b.numpy()
+        count += 20
+    gflops = 2 * 512 ** 3 * count / (time.perf_counter() - started) / 1e9
+    started, n = time.perf_counter(), 3_000_000
+    total = 0
+    for i in range(n):
+        total += i & 7
+    return {"matmul_gflops": round(gflops, 1), "python_mloops_per_s": round(n / (time.perf_counter() - started) / 1e6, 2)}
+
+
+def fit_child(implementation, workload, arch, epochs):
+    """One fit and prediction in this (fresh) process, after a machine probe; prints one JSON line."""
+    kind, _, data = WORKLOADS[workload]
+    train, val, test = data()
     n_train, n_test = len(train) if kind == "text" else len(train[0]), len(test) if kind == "text" else len(test[0])
+    probe = machine_probe()
+    seconds, predict_seconds, accuracy = RUNNERS[implementation](kind, arch, train, val, test, epochs)
+    print(json.dumps({"fit_seconds": round(seconds, 2), "seconds_per_epoch": round(seconds / epochs, 3),
+                      "train_samples_per_s": round(n_train * epochs / seconds, 1),
+                      "predict_samples_per_s": round(n_test / predict_seconds, 1),
+                      "test_accuracy": round(100 * accuracy, 2), **probe}))
+
+
+def compare(workload, arch, epoch_counts, rounds):
+    """Every implementation interleaved (seqclf, keras, pytorch, seqclf, ...) for ``rounds`` rounds, each fit in a
+    fresh process; returns every fit's row."""
     rows = []
-    for epochs in epoch_counts:
-        for implementation, runner in RUNNERS.items():
-            seconds, predict_seconds, accuracy = runner(kind, arch, train, val, test, epochs)
-            rows.append({"workload": name, "arch": arch, "epochs": epochs, "implementation": implementation,
-                         "fit_seconds": round(seconds, 2), "seconds_per_epoch": round(seconds / epochs, 2),
-                         "train_samples_per_s": round(n_train * epochs / seconds, 1),
-                         "predict_samples_per_s": round(n_test / predict_seconds, 1),
-                         "test_accuracy": round(100 * accuracy, 2)})
-            print(rows[-1], flush=True)
-        by = {r["implementation"]: r for r in rows if r["epochs"] == epochs}
-        for r in by.values():
-            r["train_speedup_vs_keras"] = round(by["keras"]["fit_seconds"] / r["fit_seconds"], 2)
-            r["train_speedup_vs_pytorch"] = round(by["pytorch"]["fit_seconds"] / r["fit_seconds"], 2)
-            r["predict_speedup_vs_pytorch"] = round(r["predict_samples_per_s"] / by["pytorch"]["predict_samples_per_s"], 2)
+    for round_number in range(1, rounds + 1):
+        for epochs in epoch_counts:
+            for implementation in RUNNERS:
+                out = subprocess.run([sys.executable, __file__, "--fit-child", implementation, workload, arch,
+                                      str(epochs)], capture_output=True, text=True, check=True,
+                                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                rows.append({"workload": workload, "arch": arch, "epochs": epochs, "round": round_number,
+                             "implementation": implementation, **json.loads(out.stdout.strip().splitlines()[-1])})
+                print(rows[-1], flush=True)
     return rows
+
+
+def summary(rows):
+    """Per workload, architecture and epochs: each implementation's median s/epoch with its range over rounds, and
+    the ratios of the others' fit time to seqclf's in the same round (median, lowest, highest)."""
+    table = pd.DataFrame(rows)
+    summarised = []
+    for (workload, arch, epochs), group in table.groupby(["workload", "arch", "epochs"], sort=False):
+        by_round = group.pivot(index="round", columns="implementation", values="fit_seconds")
+        row = {"workload": workload, "arch": arch, "epochs": epochs, "rounds": len(by_round)}
+        for implementation in RUNNERS:
+            per_epoch = group[group["implementation"] == implementation]["seconds_per_epoch"]
+            row[f"{implementation}_s_per_epoch"] = [round(float(per_epoch.median()), 2), round(float(per_epoch.min()), 2),
+                                                    round(float(per_epoch.max()), 2)]
+        for other in ("keras", "pytorch"):
+            ratio = by_round[other] / by_round["seqclf"]
+            row[f"speedup_vs_{other}"] = [round(float(ratio.median()), 2), round(float(ratio.min()), 2),
+                                          round(float(ratio.max()), 2)]
+        predict = group.pivot(index="round", columns="implementation", values="predict_samples_per_s")
+        ratio = predict["seqclf"] / predict["pytorch"]
+        row["predict_speedup_vs_pytorch"] = [round(float(ratio.median()), 2), round(float(ratio.min()), 2),
+                                             round(float(ratio.max()), 2)]
+        row["matmul_gflops"] = [round(float(group["matmul_gflops"].min()), 1), round(float(group["matmul_gflops"].max()), 1)]
+        summarised.append(row)
+    return summarised
 
 
 def scaling_child(length, n, epochs):
@@ -316,10 +379,15 @@ def main():
     parser.add_argument("--workloads", nargs="+", default=["text", "synthetic", "sensor"])
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--scaling-only", action="store_true", help="measure the growth again, keep the comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every implementation")
     parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fit-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return scaling_child(*args.child)
+    if args.fit_child:
+        implementation, workload, arch, epochs = args.fit_child
+        return fit_child(implementation, workload, arch, int(epochs))
     if args.scaling_only:
         results = json.loads(RESULTS.read_text())
         results["scaling"] = scaling()
@@ -327,16 +395,13 @@ def main():
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         return
     rows = []
-    if "text" in args.workloads:
-        rows += compare("text (MR)", "text", "bigru", movie_reviews(), args.epochs)
-    if "synthetic" in args.workloads:
-        for arch in ("bigru", "lstm"):
-            rows += compare("synthetic tokens x100", "text", arch, synthetic_tokens(4000, 100), args.epochs)
-    if "sensor" in args.workloads:
-        rows += compare("sensor 6x100", "sensor", "bilstm", synthetic_sensor(4000), args.epochs)
-    table = pd.DataFrame(rows)
+    for key in args.workloads:
+        workload = WORKLOAD_KEYS[key]
+        for arch in WORKLOADS[workload][1]:
+            rows += compare(workload, arch, args.epochs, args.rounds)
+    summarised = summary(rows)
     print()
-    print(table.to_string(index=False))
+    print(pd.DataFrame(summarised).to_string(index=False))
     grown = [] if args.no_scaling else scaling()
     if grown:
         print()
@@ -345,8 +410,8 @@ def main():
     RESULTS.write_text(json.dumps({
         "machine": "2 CPU cores, no GPU", "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {"batch": BATCH, "units": UNITS, "embedding": EMBEDDING, "vocabulary": VOCABULARY,
-                     "predict_batch": PREDICT_BATCH, "epochs": args.epochs},
-        "comparison": rows, "scaling": grown,
+                     "predict_batch": PREDICT_BATCH, "epochs": args.epochs, "rounds": args.rounds},
+        "summary": summarised, "comparison": rows, "scaling": grown,
     }, indent=2) + "\n")
     print(f"written {RESULTS.relative_to(ROOT)}")
 
