@@ -51,13 +51,13 @@ class EpochBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        self.model.save_weights(weights_path(self.backup_dir, epoch + 1), overwrite=True)
+        latest = weights_path(self.backup_dir, epoch + 1)
+        self.model.save_weights(latest, overwrite=True)
         written = self.backup_dir / f"{METADATA}.partial"
         written.write_text(json.dumps({"epoch": epoch + 1}))
         os.replace(written, self.backup_dir / METADATA)
-        for old in self.backup_dir.glob("weights-*.weights.h5"):
-            if old.name != weights_path(self.backup_dir, epoch + 1).name:
-                old.unlink(missing_ok=True)
+        for old in set(self.backup_dir.glob("weights-*.weights.h5")) - {latest}:
+            old.unlink(missing_ok=True)
 
     def on_train_end(self, logs=None):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
