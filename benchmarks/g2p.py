@@ -101,6 +101,9 @@ def main():
     parser.add_argument("--max-target-length", type=int, default=20,
                         help="Phones per output at most (the 99th percentile, 13, would make 1%% of the words "
                              "impossible).")
+    parser.add_argument("--learning-rate", type=float, default=None, help="[default: the task's, 0.003]")
+    parser.add_argument("--lr-schedule", default="auto", choices=("auto", "constant", "plateau", "cosine"),
+                        help="[default: the task's, plateau]")
     parser.add_argument("--dropout", type=float, default=None, help="[default: the task's, 0.1]")
     parser.add_argument("--label-smoothing", type=float, default=None, help="[default: the task's, 0]")
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 4])
@@ -123,6 +126,7 @@ def main():
         for attention in args.attention:
             run = Path(scratch) / f"run-{attention}"
             settings = FitSettings(task="seq2seq", arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+                                   learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
                                    dropout=args.dropout, label_smoothing=args.label_smoothing, seed=args.seed)
             data = DataSettings(str(files["train"]), val=str(files["val"]), test=str(files["test"]),
                                 options={"target_tokens": "space", "attention": attention,
@@ -139,6 +143,8 @@ def main():
                              f"beam {beam}", **_scored(words, list(outputs), references),
                              "train_seconds": round(metrics["train_seconds"], 1), "fit_seconds": round(seconds, 1),
                              "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
+                             "learning_rate": metrics["budget"]["learning_rate"],
+                             "lr_schedule": metrics["budget"]["lr_schedule"],
                              "decode_seconds": round(time.perf_counter() - started, 1),
                              "parameters": model.n_parameters_})
     table = pd.DataFrame(rows)

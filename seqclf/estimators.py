@@ -168,8 +168,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                      self.tensorboard_dir_)
         self.training_ = train(
             core, x_train, y_train, adapter.encode(val_frame), task.targets(adapter, val_frame, "validation_data"),
-            epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
+            epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=self.learning_rate_,
+            lr_schedule=self.lr_schedule_, clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
             patience=settings.patience, label_smoothing=self.label_smoothing_, verbose=self.verbose or 0,
             backup_dir=backup_dir, strategy=strategy, per_step=task.per_step, own_lengths=task.own_lengths,
             log_dir=self.tensorboard_dir_,
@@ -188,7 +188,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _resolve_auto(self, settings, defaults):
-        """What the ``auto`` settings (pooling, dropout, class weights, label smoothing) mean for this kind and task."""
+        """What the ``auto`` settings (pooling, dropout, class weights, label smoothing, learning rate and its
+        schedule) mean for this kind and task."""
         self.pooling_ = defaults["pooling"] if settings.pooling == "auto" else settings.pooling
         if get_architecture(self.arch_).attention:
             self.pooling_ = "attention"
@@ -196,6 +197,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight_ = defaults["class_weight"] if settings.class_weight == "auto" else settings.class_weight
         self.label_smoothing_ = (defaults["label_smoothing"] if settings.label_smoothing is None
                                  else settings.label_smoothing)
+        self.learning_rate_ = defaults["learning_rate"] if settings.learning_rate is None else settings.learning_rate
+        self.lr_schedule_ = defaults["lr_schedule"] if settings.lr_schedule == "auto" else settings.lr_schedule
 
     def _examples(self, X):
         check_is_fitted(self, "model_")

@@ -61,7 +61,13 @@ PARAMS = {p.name: p for p in (
                           "at least 600 updates, at most 200 epochs].", "training", type=int),
     Param("batch_size", None, "Examples per batch [default: auto: training examples / 8, between 8 and 64].",
           "training", type=int),
-    Param("learning_rate", 1e-3, "Adam's learning rate.", "training", type=float),
+    Param("learning_rate", None, "Adam's learning rate [default: auto: 0.001, 0.003 for seq2seq].", "training",
+          type=float),
+    Param("lr_schedule", "auto", "How the learning rate moves: constant; plateau halves it after each epoch without "
+                                 "a lower validation loss; cosine anneals it to 0 over all the epochs and keeps the "
+                                 "last [default: auto: cosine when the validation split is too small to choose an "
+                                 "epoch, else plateau for seq2seq and constant for the other tasks].", "training",
+          choices=("auto", "constant", "plateau", "cosine")),
     Param("clipnorm", 1.0, "Scale the gradients down when their global norm exceeds this (against exploding "
                            "gradients).", "training", type=float),
     Param("clipvalue", None, "Clip each gradient component to [-V, V] instead of --clipnorm.", "training",

@@ -155,6 +155,8 @@ def test_fit_writes_a_run_with_text_metrics(pairs):
     _, run = pairs
     config, metrics = (json.loads((run / name).read_text()) for name in ("config.json", "metrics.json"))
     assert config["task"] == "seq2seq" and config["kind"] == "pairs" and config["settings"]["arch"] == "bigru"
+    budget = metrics["budget"]  # the task's own auto training: a higher rate, halved on plateaus
+    assert (budget["learning_rate"], budget["lr_schedule"], budget["keeps"]) == (0.003, "plateau", "best")
     test = metrics["test"]
     assert set(test) >= {"exact_match", "word_error_rate", "symbol_error_rate", "capped", "n", "references"}
     assert test["word_error_rate"] == pytest.approx(1 - test["exact_match"]) and test["symbol_error_rate"] > 0

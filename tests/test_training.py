@@ -179,3 +179,69 @@ def test_a_validation_split_too_small_to_choose_trains_every_epoch_annealed_and_
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)  # the cosine reached 0
     assert training.train(build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3), x, y,
                           xv, 1 - yv, epochs=6, batch_size=8, patience=1, verbose=0).budget["keeps"] == "best"
+
+
+def test_a_plateau_schedule_halves_the_rate_after_each_epoch_without_a_lower_validation_loss():
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 32)
+    result = training.train(model, x, y, xv, 1 - yv, epochs=8, batch_size=8, learning_rate=0.01, patience=3,
+                            lr_schedule="plateau", verbose=0)
+    losses = result.history["val_loss"]  # validation disagrees with training: few epochs lower its loss
+    not_lower = sum(loss > min(losses[:i]) - 1e-4 for i, loss in enumerate(losses) if i)  # Keras' min_delta
+    assert result.budget["lr_schedule"] == "plateau" and result.budget["keeps"] == "best"
+    assert not_lower >= 3 and float(model.optimizer.learning_rate) == pytest.approx(0.01 * 0.5**not_lower, rel=1e-5)
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+
+
+def test_a_cosine_schedule_chosen_with_a_large_validation_split_keeps_the_last_epoch():
+    training.seed_everything(0)
+    model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 32)
+    result = training.train(model, x, y, xv, yv, epochs=3, batch_size=8, lr_schedule="cosine", verbose=0)
+    assert result.budget["keeps"] == "last" and result.epochs_run == result.best_epoch == 3
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ConfigError, match="'lr_schedule' parameter must be one of auto, constant, plateau, cosine"):
+        training.train(model, x, y, xv, yv, epochs=1, lr_schedule="step", verbose=0)
+
+
+def test_a_resumed_plateau_schedule_goes_on_with_its_rate_best_loss_and_wait(tmp_path):
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 32)
+    fit_data = dict(x=x, y=keras.utils.to_categorical(y, 2), batch_size=8, verbose=0,
+                    validation_data=(xv, keras.utils.to_categorical(1 - yv, 2)))  # validation loss rises: halvings
+
+    class Watch(keras.callbacks.Callback):
+        """Kill the fit before epoch ``kill_at``; note the rate and the plateau's state as training (re)starts."""
+
+        def __init__(self, plateau, kill_at=None):
+            super().__init__()
+            self.plateau, self.kill_at, self.at_start = plateau, kill_at, None
+
+        def on_train_begin(self, logs=None):
+            self.at_start = (float(self.model.optimizer.learning_rate), self.plateau.best, self.plateau.wait)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.kill_at:
+                raise KeyboardInterrupt
+
+    def fit(kill_at=None):
+        training.seed_everything(0)
+        model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+        model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
+        stopper, guard = training.WarmUpEarlyStopping(patience=9), training.NonFiniteLossGuard()
+        history, plateau, backup = keras.callbacks.History(), keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=0), \
+            training.EpochBackup(tmp_path)
+        watch = Watch(plateau, kill_at)
+        callbacks = [plateau, stopper, history, guard, training.TrainingState(tmp_path, stopper, guard, history, plateau),
+                     backup, watch]  # the watch last: it sees the state as restored
+        try:
+            model.fit(**fit_data, epochs=5, initial_epoch=backup.restore(model), callbacks=callbacks)
+        except KeyboardInterrupt:
+            pass
+        return model, plateau, watch
+
+    killed, plateau, _ = fit(kill_at=3)
+    rate = float(killed.optimizer.learning_rate)
+    assert rate == pytest.approx(0.025) and plateau.best < np.inf  # halved after the third epoch
+    _, _, watch = fit()
+    assert watch.at_start == (pytest.approx(rate), pytest.approx(plateau.best), plateau.wait)

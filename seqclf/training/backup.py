@@ -64,7 +64,8 @@ class EpochBackup(keras.callbacks.Callback):
 
 
 class TrainingState(keras.callbacks.Callback):
-    """Back up what the weights do not hold: early stopping, the NaN guard and the history.
+    """Back up what the weights do not hold: early stopping, the NaN guard, the history and, with a ``plateau``
+    schedule (Keras' ``ReduceLROnPlateau``), its best loss and wait (the rate itself is the optimizer's).
 
     Saved at each epoch's end as ``state-<epoch>.json`` (and the best weights so far as
     ``best-<epoch>.npz``) in ``backup_dir``, before :class:`EpochBackup` marks the epoch complete;
@@ -72,9 +73,10 @@ class TrainingState(keras.callbacks.Callback):
     goes on as if training had never stopped.
     """
 
-    def __init__(self, backup_dir, stopper, guard, history):
+    def __init__(self, backup_dir, stopper, guard, history, plateau=None):
         super().__init__()
         self.backup_dir, self.stopper, self.guard, self.history = Path(backup_dir), stopper, guard, history
+        self.plateau = plateau
 
     def on_train_begin(self, logs=None):
         epoch = finished_epoch(self.backup_dir)
@@ -84,6 +86,8 @@ class TrainingState(keras.callbacks.Callback):
         state = json.loads(state_path.read_text())
         self.stopper.best, self.stopper.wait, self.stopper.best_epoch = state["best"], state["wait"], state["best_epoch"]
         self.guard.best_loss, self.guard.best_epoch = state["guard_best_loss"], state["guard_best_epoch"]
+        if self.plateau is not None and "plateau" in state:
+            self.plateau.best, self.plateau.wait = state["plateau"]["best"], state["plateau"]["wait"]
         saved = np.load(self.backup_dir / f"best-{epoch}.npz")
         for owner, key in ((self.stopper, "stopper"), (self.guard, "guard")):
             weights = [saved[f"{key}{i}"] for i in range(state[f"{key}_weights"])]
@@ -102,6 +106,8 @@ class TrainingState(keras.callbacks.Callback):
                  "stopper_weights": len(self.stopper.best_weights or []), "guard_weights": len(self.guard.best_weights or []),
                  "guard_best_loss": float(self.guard.best_loss), "guard_best_epoch": self.guard.best_epoch,
                  "history": {k: [float(v) for v in values] for k, values in self.history.history.items()}}
+        if self.plateau is not None:
+            state["plateau"] = {"best": float(self.plateau.best), "wait": self.plateau.wait}
         (self.backup_dir / f"state-{epoch + 1}.json").write_text(json.dumps(state))
         for old in (f"state-{epoch - 1}.json", f"best-{epoch - 1}.npz"):  # keep this epoch's and the one before
             (self.backup_dir / old).unlink(missing_ok=True)

@@ -42,11 +42,12 @@ def seed_everything(seed):
     tf.config.experimental.enable_op_determinism()
 
 
-def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3, clipnorm=1.0,
-          clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0, verbose=1, backup_dir=None,
-          strategy=None, per_step=False, own_lengths=(), log_dir=None):
+def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3,
+          lr_schedule="auto", clipnorm=1.0, clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0,
+          verbose=1, backup_dir=None, strategy=None, per_step=False, own_lengths=(), log_dir=None):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss, or, on a validation
-    split too small to tell epochs apart, of the last epoch of a learning rate annealed to 0.
+    split too small to tell epochs apart (or with ``lr_schedule="cosine"``), of the last epoch of a learning rate
+    annealed to 0.
 
     ``y_train`` and ``y_val`` hold class indices: ``(n_samples,)`` for one label per sequence,
     or, with ``per_step`` (the task labels every step), ``(n_samples, n_timesteps)``, with -1 on padded steps (left out of the
@@ -74,7 +75,9 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     epoch of all, the warm-up's included. With fewer than :data:`MIN_VALIDATION` labels in the
     validation split (a few series) and ``patience`` left to auto, its loss is noise: training
     runs every epoch instead, the learning rate follows a cosine from ``learning_rate`` down to 0
-    (Keras' ``CosineDecay``), and the last epoch is kept.
+    (Keras' ``CosineDecay``), and the last epoch is kept. ``lr_schedule`` chooses instead: ``"constant"``,
+    ``"plateau"`` (Keras' ``ReduceLROnPlateau``: the rate is halved after each epoch whose validation loss is not
+    the lowest yet; the best epoch is kept) or ``"cosine"`` (the annealing above, whatever the validation's size).
 
     With ``log_dir``, Keras' TensorBoard callback writes the epoch's scalars there (loss, accuracy, learning rate,
     the gradient norms; training under ``train/``, validation under ``validation/``).
@@ -95,12 +98,14 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     'epochs'
     """
     check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
-                            clipvalue)
+                            clipvalue, lr_schedule)
     streamed = isinstance(x_train, Streamed)
     budget = training_budget(len(x_train.rows) if streamed else len(y_train), epochs, batch_size, patience)
     n_validation = int(np.sum(np.asarray(y_val) >= 0))
-    keeping_best = patience is not None or n_validation >= MIN_VALIDATION
-    budget["keeps"] = "best" if keeping_best else "last"
+    too_small = lr_schedule == "auto" and patience is None and n_validation < MIN_VALIDATION
+    lr_schedule = "cosine" if too_small else "constant" if lr_schedule == "auto" else lr_schedule
+    keeping_best = lr_schedule != "cosine"
+    budget.update(keeps="best" if keeping_best else "last", learning_rate=learning_rate, lr_schedule=lr_schedule)
     n_classes = model.output_shape[-1]
     bucketed = streamed or strategy is not None or per_step or token_ids(x_train)
     if keeping_best:
@@ -108,6 +113,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     else:
         steps = _steps_per_epoch(x_train, y_train, n_classes, budget["batch_size"])
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=budget["epochs"] * steps)
+    if too_small:
         log.info("a validation split of %d labels is too small to choose an epoch: training all %d epochs with the "
                  "learning rate annealed to 0 and keeping the last (--patience N chooses by validation loss)",
                  n_validation, budget["epochs"])
@@ -121,11 +127,15 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
                                     own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
+    plateau = None
+    if lr_schedule == "plateau":
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=0, verbose=int(bool(verbose)))
+        callbacks.insert(1, plateau)
     if log_dir is not None:  # after the norms, which it logs too
         callbacks.insert(1, keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     backup = None if backup_dir is None else EpochBackup(backup_dir)
     if backup is not None:  # the state first: the backup marks the epoch complete last
-        callbacks += [TrainingState(backup_dir, stopper, guard, history), backup]
+        callbacks += [TrainingState(backup_dir, stopper, guard, history, plateau), backup]
     started = time.perf_counter()
     stopped_by = "epochs"
     ctrl_c = CtrlC()

@@ -11,7 +11,8 @@ from ..params import PARAMS, SETTINGS
 
 CLASS_WEIGHTS = PARAMS["class_weight"].choices
 #: What ``auto`` means for class weights and label smoothing unless the kind or the task says otherwise.
-AUTO_TRAINING = {"class_weight": "balanced", "label_smoothing": 0.1}
+AUTO_TRAINING = {"class_weight": "balanced", "label_smoothing": 0.1, "learning_rate": 1e-3, "lr_schedule": "auto"}
+LR_SCHEDULES = PARAMS["lr_schedule"].choices
 MIN_UPDATES = 600
 MAX_AUTO_EPOCHS = 200
 
@@ -22,7 +23,8 @@ def _check(settings):
     settings.units = check_builder_settings(settings.arch or task.default_arch, settings.units, settings.dropout,
                                             settings.recurrent_dropout, settings.pooling, task)
     check_training_settings(settings.epochs, settings.batch_size, settings.learning_rate, settings.clipnorm,
-                            settings.class_weight, settings.patience, settings.label_smoothing, settings.clipvalue)
+                            settings.class_weight, settings.patience, settings.label_smoothing, settings.clipvalue,
+                            settings.lr_schedule)
     for name in ("val_size", "test_size"):
         if not 0.0 < getattr(settings, name) < 1.0:
             raise ConfigError(f"The '{name}' parameter must be in (0, 1). Got {getattr(settings, name)!r} instead.")
@@ -87,14 +89,14 @@ def training_budget(n_train, epochs=None, batch_size=None, patience=None):
 
 
 def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing=0.0,
-                            clipvalue=None):
+                            clipvalue=None, lr_schedule="auto"):
     """Raise :class:`ConfigError` for a training setting that cannot work (``None``: auto, see :func:`training_budget`)."""
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 0)):
         if value is None:
             continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ConfigError(f"The '{name}' parameter must be an integer >= {low}. Got {value!r} instead.")
-    if not learning_rate > 0:
+    if learning_rate is not None and not learning_rate > 0:
         raise ConfigError(f"The 'learning_rate' parameter must be > 0. Got {learning_rate!r} instead.")
     for name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue)):
         if value is not None and not value > 0:
@@ -103,5 +105,8 @@ def check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_w
         raise ConfigError(f"The 'class_weight' parameter must be one of {', '.join(CLASS_WEIGHTS)}. Got {class_weight!r} instead.")
     if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"The 'label_smoothing' parameter must be in [0, 1). Got {label_smoothing!r} instead.")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"The 'lr_schedule' parameter must be one of {', '.join(LR_SCHEDULES)}. Got {lr_schedule!r} "
+                          f"instead.")
 
 
