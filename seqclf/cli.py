@@ -113,6 +113,13 @@ def fit(data, **values):
         click.echo(f"Run directory: {run}")
 
 
+def _kernels_line(kernels):
+    """Which recurrent layers run on cuDNN on a GPU, and why the others do not."""
+    generic = {name: why for name, why in kernels.items() if why != "cuDNN"}
+    line = f"cuDNN for {len(kernels) - len(generic)} of {len(kernels)} recurrent layers"
+    return line + "".join(f"; {name}: generic loop ({why})" for name, why in generic.items())
+
+
 def _data_line(data):
     """Where a run's training data came from, for ``seqclf info``."""
     if "data" not in data:
@@ -235,6 +242,8 @@ def info(run_dir):
         ("classes", ", ".join(f"{k} ({v})" for k, v in summary["class_counts"].items())),
     ]
     rows += [(k, v) for k, v in summary.items() if k not in ("rows", "class_counts", "task")]
+    if model.get("gpu_kernels"):  # runs from before 2026-12-06 did not record them
+        rows.append(("on a GPU", _kernels_line(model["gpu_kernels"])))
     if metrics:
         rows.append(("epochs", f"{metrics['epochs_run']} (best {metrics['best_epoch']}, stopped by "
                                f"{metrics['stopped_by']}), {metrics['train_seconds']:.1f} s"))
@@ -370,14 +379,17 @@ def archs():
       seqclf archs
     """
     from .models.archs import CELLS, EXAMPLES
+    from .models.cudnn import fused_kernel
 
     click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn]: bi reads both directions, :128,64 stacks two "
                "layers (replacing --units), +attn pools with additive attention, +fcn adds LSTM-FCN's convolution branch "
                "(128/256/128 filters of widths 8/5/3) beside the recurrent layers (which then read a sensor series "
                "dimension-shuffled: each channel one step), +mfcn the same with squeeze-and-excite"
-               "\n(MLSTM-FCN). Examples: " + ", ".join(EXAMPLES) + "\n")
+               "\n(MLSTM-FCN). Examples: " + ", ".join(EXAMPLES) + "\nOn a GPU, the cells marked [cuDNN] run on Keras' "
+               "fused cuDNN kernel unless --recurrent-dropout is given; the others run Keras' generic loop.\n")
     for cell in CELLS.values():
-        click.echo(f"{cell.name:<17} {cell.description}")
+        fused, _ = fused_kernel(cell.make(8, False, 0.0, 0.0, None))
+        click.echo(f"{cell.name:<17} {cell.description}{' [cuDNN]' if fused else ''}")
 
 
 main.add_command(serve)

@@ -193,6 +193,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
     import pandas as pd
 
     from .evaluation import plot_learning_curves
+    from .models.cudnn import kernels
 
     adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
     settings = settings or estimator.settings()
@@ -204,7 +205,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         "seqclf_version": __version__, "kind": adapter.kind, "task": adapter.task.name,
         "adapter": adapter.get_config(), "settings": {**asdict(settings), "arch": estimator.arch_}, "data": data or {},
         "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
-        "model": {"n_parameters": estimator.n_parameters_, "export_name": name,
+        "model": {"n_parameters": estimator.n_parameters_, "export_name": name, "gpu_kernels": kernels(model),
                   **{key: getattr(estimator, f"{key}_", getattr(settings, key))
                      for key in ("pooling", "dropout", "class_weight", "label_smoothing")}},
         "versions": _versions(),

@@ -75,10 +75,13 @@ def test_info_and_archs(tiny_run, reviews_csv):
     assert "architecture     bigru units=8" in result.stdout and "parameters" in result.stdout
     assert f"data             {reviews_csv} (sha256 " in result.stdout
     assert "test             accuracy" in result.stdout
+    assert "on a GPU         cuDNN for 2 of 2 recurrent layers\n" in result.stdout  # bigru: both directions
     archs = invoke("archs")
-    cells = [line.split()[0] for line in archs.stdout.splitlines()[3:]]
+    listed = archs.stdout.split("\n\n", 1)[1].splitlines()
+    cells = [line.split()[0] for line in listed]
     assert cells == ["rnn", "lstm", "gru", "gru-reset-before", "jordan", "peephole-lstm", "cifg", "lstm-nig", "lstm-nfg",
                      "lstm-nog", "lstm-niaf", "lstm-noaf", "lstm-np", "lstm-fgr"]
+    assert [line.split()[0] for line in listed if line.endswith("[cuDNN]")] == ["lstm", "gru"]
     assert "[bi-]CELL[:UNITS,...][+attn]" in archs.stdout and "bi-cifg+attn" in archs.stdout
 
 

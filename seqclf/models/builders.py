@@ -13,7 +13,8 @@ from ..params import PARAMS
 from .archs import get_architecture
 from .crf import CRF
 from .fcn import ConvolutionBranch, DimensionShuffle
-from .layers import POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, SequencePooling, StepAveraging
+from .layers import (POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, RightPaddedMask,
+                     SequencePooling, StepAveraging)
 
 HEADS = ("softmax", "crf")
 FEATURE_EMBEDDING_DIM = 16  # per token feature column: a few dozen values (parts of speech) need few dimensions
@@ -125,6 +126,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     features = x  # what the convolution branch reads, beside the recurrent layers
     if architecture.convolution and series_length and n_features is not None and not per_step:
         x = DimensionShuffle(series_length, name="dimension_shuffle")(inputs)
+    x = RightPaddedMask(name="right_padded_mask")(x)  # a mask cuDNN can read, for a GPU
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
         x = architecture.apply(x, size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,

@@ -53,8 +53,9 @@ class MissingValueMask(keras.layers.Layer):
     """Mask the steps of float input ``(n_samples, n_timesteps, n_features)`` that hold no value.
 
     NaN marks a missing value. A step whose features are all NaN (padding after a shorter
-    series, or a gap) is masked, so recurrent layers skip it; a NaN beside real values becomes
-    0, which after the model's ``Normalization`` is the channel's training mean.
+    series, or a gap) is masked; a NaN beside real values becomes 0, which after the model's
+    ``Normalization`` is the channel's training mean. The recurrent layers then skip the padding
+    and read a gap as such a step of means (:class:`RightPaddedMask`).
 
     Examples
     --------
@@ -74,6 +75,44 @@ class MissingValueMask(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return ops.any(ops.logical_not(ops.isnan(inputs)), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class RightPaddedMask(keras.layers.Layer):
+    """Pass the input on with a mask cuDNN can read: every step up to each sequence's last real one, and the first.
+
+    On a GPU, Keras runs GRU and LSTM layers on cuDNN's fused kernel, which reads a mask only as
+    each sequence's length, and raises on a masked step before a real one (a gap inside a sensor
+    series) or on a sequence without a real step (an empty text) instead of falling back
+    (:mod:`seqclf.models.cudnn`). Here a gap becomes a step the recurrent layers read (its values
+    are 0: a channel's training mean after the model's normalisation) and an empty sequence reads
+    its first (padding) step; a mask that is already right-padded passes unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.array([[True, False, True, False], [False, False, False, False]])
+    >>> RightPaddedMask().compute_mask(np.zeros((2, 4, 1)), mask).numpy().tolist()
+    [[True, True, True, False], [True, False, False, False]]
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        return inputs
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        real = ops.cast(mask, "int32")
+        before_the_last = ops.flip(ops.cumsum(ops.flip(real, axis=1), axis=1), axis=1) > 0
+        first = ops.equal(ops.cumsum(ops.ones_like(real), axis=1), 1)
+        return ops.logical_or(before_the_last, first)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -20,6 +20,7 @@ from keras import ops
 
 from ..errors import ConfigError
 from .archs import get_architecture
+from .layers import RightPaddedMask
 
 PAD, UNKNOWN, START, END = 0, 1, 2, 3
 SPECIALS = ("", "<unk>", "<s>", "</s>")
@@ -210,6 +211,7 @@ def build_seq2seq(arch, *, source_vocab_size, target_vocab_size, units=(64,), em
     cell, decoder_units = parse_decoder(decoder)
     source = keras.Input(shape=(None,), dtype="int64", name="source_ids")
     x = keras.layers.Embedding(source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding")(source)
+    x = RightPaddedMask(name="right_padded_mask")(x)  # an empty source reads one step: cuDNN needs one, on a GPU
     for depth, size in enumerate(units):
         x = architecture.apply(x, size, return_sequences=True, dropout=dropout, recurrent_dropout=recurrent_dropout,
                                name=f"{architecture.name}_{depth + 1}")
