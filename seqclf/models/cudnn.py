@@ -52,7 +52,7 @@ def kernels(model):
     Examples
     --------
     >>> inputs = keras.Input((None, 3))
-    >>> model = keras.Model(inputs, keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi")(inputs))
+    >>> model = keras.Model(inputs, keras.layers.Bidirectional(keras.layers.LSTM(4, name="lstm"), name="bi")(inputs))
     >>> kernels(model)
     {'bi/forward_lstm': 'cuDNN', 'bi/backward_lstm': 'cuDNN'}
     """
