@@ -46,6 +46,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/tagging_accuracy.py --data conll2000 --seeds 3
 	$(BIN)/python benchmarks/char_lm.py --epochs 10 --batch-size 32
 	$(BIN)/python benchmarks/g2p.py
+	$(BIN)/python benchmarks/epoch_phases.py
 	$(BIN)/python benchmarks/server_soak.py --seconds 60
 	$(BIN)/python benchmarks/scale.py
 
