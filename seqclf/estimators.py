@@ -169,10 +169,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.training_ = train(
             core, x_train, y_train, adapter.encode(val_frame), task.targets(adapter, val_frame, "validation_data"),
             epochs=settings.epochs, batch_size=settings.batch_size, learning_rate=self.learning_rate_,
-            lr_schedule=self.lr_schedule_, clipnorm=settings.clipnorm, clipvalue=settings.clipvalue, class_weight=self.class_weight_,
-            patience=settings.patience, label_smoothing=self.label_smoothing_, verbose=self.verbose or 0,
-            backup_dir=backup_dir, strategy=strategy, per_step=task.per_step, own_lengths=task.own_lengths,
-            log_dir=self.tensorboard_dir_,
+            lr_schedule=self.lr_schedule_, clipnorm=settings.clipnorm, clipvalue=settings.clipvalue,
+            class_weight=self.class_weight_, patience=settings.patience, label_smoothing=self.label_smoothing_,
+            verbose=self.verbose or 0, backup_dir=backup_dir, strategy=strategy, per_step=task.per_step,
+            own_lengths=task.own_lengths, log_dir=self.tensorboard_dir_,
         )
         if strategy is not None:
             core = distribute.local_copy(core)

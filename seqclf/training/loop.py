@@ -129,7 +129,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
     plateau = None
     if lr_schedule == "plateau":
-        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=0, verbose=int(bool(verbose)))
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=0,
+                                                    verbose=int(bool(verbose)))
         callbacks.insert(1, plateau)
     if log_dir is not None:  # after the norms, which it logs too
         callbacks.insert(1, keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
