@@ -104,6 +104,7 @@ def test_many_to_many_run_reports_per_step_and_predicts_a_long_table(step_run, t
     run, data = step_run
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["n"] == 19 * 50  # steps, not windows
+    assert json.loads((run / "config.json").read_text())["model"]["ensemble"] == 1  # auto: no members per step
     assert (run / "step_labels.png").stat().st_size > 10_000
     predictions = pd.read_csv(run / "test_predictions.csv")
     assert list(predictions.columns[:5]) == ["id", "start", "step", "true_label", "label"]
