@@ -1,4 +1,4 @@
-"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, serve."""
+"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, report, serve."""
 
 import logging
 import os
@@ -52,6 +52,7 @@ class Group(click.Group):
 
 
 from .cli_options import column_options, data_options, param_options  # noqa: E402  (after TensorFlow's quiet import)
+from .cli_report import report  # noqa: E402
 from .cli_serve import serve  # noqa: E402
 
 
@@ -71,7 +72,6 @@ def main(quiet):
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
 
 
 @main.command()
@@ -392,6 +392,7 @@ def archs():
         click.echo(f"{cell.name:<17} {cell.description}{' [cuDNN]' if fused else ''}")
 
 
+main.add_command(report)
 main.add_command(serve)
 
 if __name__ == "__main__":

@@ -188,12 +188,14 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
     """Write a fitted estimator as a run directory (atomically).
 
     ``test``, a ``(frame, probabilities, metrics)`` triple, adds the test reports: metrics.json,
-    the confusion matrix, the test predictions and whatever the task and the kind plot.
+    the confusion matrix, the test predictions and whatever the task and the kind plot. Every run gets
+    ``report.html`` (:mod:`seqclf.report`).
     """
     import pandas as pd
 
     from .evaluation import plot_learning_curves
     from .models.cudnn import kernels
+    from .report import REPORT, render, write_examples
 
     adapter, model, result = estimator.adapter_, estimator.model_, getattr(estimator, "training_", None)
     settings = settings or estimator.settings()
@@ -220,6 +222,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
                                  result.best_epoch if result else None)
         if test is not None:
             adapter.task.write_test_reports(partial, adapter, test_frame, test_probabilities, metrics)
+            write_examples(partial, adapter.task, adapter, test_frame, test_probabilities)
             adapter.write_plots(partial, test_frame, test_probabilities)
             write_json(partial / METRICS, {
                 **metrics, "train_seconds": round(result.seconds, 3), "epochs_run": result.epochs_run,
@@ -230,6 +233,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         if logs is not None and Path(logs).is_dir():
             shutil.copytree(logs, partial / LOGS)
         write_json(partial / CONFIG, config)
+        write_atomically(partial / REPORT, render(partial, shown_as=Path(out).resolve()))
     return Path(out)
 
 

@@ -157,6 +157,10 @@ def test_fit_writes_a_run_with_text_metrics(pairs):
     assert config["task"] == "seq2seq" and config["kind"] == "pairs" and config["settings"]["arch"] == "bigru"
     budget = metrics["budget"]  # the task's own auto training: a higher rate, halved on plateaus
     assert (budget["learning_rate"], budget["lr_schedule"], budget["keeps"]) == (0.003, "plateau", "best")
+    examples = json.loads((run / "report_examples.json").read_text())  # the report's surest wrong outputs
+    assert examples and all(e["output"] not in e["references"].split(" | ") for e in examples)
+    assert [e["score"] for e in examples] == sorted((e["score"] for e in examples), reverse=True)
+    assert "references" in (run / "report.html").read_text()
     test = metrics["test"]
     assert set(test) >= {"exact_match", "word_error_rate", "symbol_error_rate", "capped", "n", "references"}
     assert test["word_error_rate"] == pytest.approx(1 - test["exact_match"]) and test["symbol_error_rate"] > 0

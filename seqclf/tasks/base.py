@@ -17,6 +17,21 @@ from ..errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 
+def examples(adapter, frame, rows):
+    """The rows ``rows`` of ``frame`` for the report page: ``{"id": ..., "input": ...}`` each (a window's start in its
+    id), the input as :func:`seqclf.report.shown_input` shows it."""
+    from ..report import shown_input
+
+    chosen = frame.iloc[list(rows)]
+    raw = adapter.raw_inputs(chosen)
+    raw = next(iter(raw.values())) if isinstance(raw, dict) else raw  # token features: the tokens are shown
+    index = adapter.index(frame)  # ids as the prediction table has them
+    windows = "start" in index and bool(index["start"].any())
+    ids = [f"{row['id']} from step {row['start']}" if windows else str(row["id"])
+           for row in index.iloc[list(rows)].to_dict("records")]
+    return [{"id": name, "input": shown_input(value)} for name, value in zip(ids, raw)]
+
+
 class Task:
     """Base class of the tasks; subclasses set ``name``, ``description`` and ``kinds`` and override what differs.
 
@@ -167,6 +182,17 @@ class Task:
         table = self.prediction_table(adapter, frame, probabilities, with_truth=True)
         table.to_csv(directory / "test_predictions.csv", index=False)
         return table
+
+    def confidently_wrong(self, adapter, frame, probabilities, k):
+        """The ``k`` examples of ``frame`` predicted wrong with the highest probability, surest first, for the report
+        page (:mod:`seqclf.report`): id, input as shown, true and predicted label, that probability."""
+        true, predicted = self.targets(adapter, frame, "test"), probabilities.argmax(axis=-1)
+        confidence = probabilities.max(axis=-1)
+        wrong = np.flatnonzero(predicted != true)
+        chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
+        classes = np.asarray(adapter.classes_, dtype=object)
+        return [{**example, "true": str(classes[true[i]]), "predicted": str(classes[predicted[i]]),
+                 "confidence": float(confidence[i])} for i, example in zip(chosen, examples(adapter, frame, chosen))]
 
     def score(self, predicted, y, X=None):
         """Accuracy of ``predicted`` labels against ``y`` (the estimator's ``score``; ``X``: the inputs)."""

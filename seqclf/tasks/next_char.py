@@ -54,6 +54,10 @@ class NextCharacter(PerStep):
         loss = metrics["cross_entropy"]
         return [f"loss      {loss['nats_per_char']:.4f} nats/char ({loss['bits_per_char']:.4f} bits)"]
 
+    def confidently_wrong(self, adapter, frame, probabilities, k):
+        """None: a next character is wrong at most characters of any text, and the report lists no characters."""
+        return []
+
     def write_test_reports(self, directory, adapter, frame, probabilities, metrics):
         """The confusion matrix only: the test predictions would have a row per character."""
         from ..evaluation import plot_confusion_matrix

@@ -7,7 +7,7 @@ tables have a row per step, and the server answers each instance with as many st
 
 import numpy as np
 
-from .base import Task
+from .base import Task, examples
 
 
 class PerStep(Task):
@@ -47,6 +47,19 @@ class PerStep(Task):
         table = super().write_test_reports(directory, adapter, frame, probabilities, metrics)
         plot_first_series(table, adapter.classes_, directory / "step_labels.png")
         return table
+
+    def confidently_wrong(self, adapter, frame, probabilities, k):
+        """The ``k`` sequences whose surest wrong step is surest, with every step's true and predicted label."""
+        true, predicted = self.step_targets(adapter, frame, "test"), probabilities.argmax(axis=-1)
+        wrong = (true >= 0) & (predicted != true)
+        surest = np.where(wrong, probabilities.max(axis=-1), -1.0).max(axis=1) if wrong.size else np.zeros(0)
+        chosen = np.flatnonzero(surest >= 0)
+        chosen = chosen[np.argsort(-surest[chosen], kind="stable")][:k]
+        classes = np.asarray(adapter.classes_, dtype=object)
+        return [{**example, "confidence": float(surest[i]), "wrong_steps": int(wrong[i].sum()),
+                 "steps": {"true": classes[true[i][true[i] >= 0]].astype(str).tolist(),
+                           "predicted": classes[predicted[i][true[i] >= 0]].astype(str).tolist()}}
+                for i, example in zip(chosen, examples(adapter, frame, chosen))]
 
     def score(self, predicted, y, X=None):
         """Accuracy over the real steps: each prediction cut to its sequence's length."""

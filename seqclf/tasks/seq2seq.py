@@ -16,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..errors import ConfigError
-from .base import Task
+from .base import Task, examples
 
 PREDICT_BATCH = 256
 _translators = WeakKeyDictionary()  # model -> (Translator, its traced function)
@@ -141,6 +141,17 @@ class SequenceToSequence(Task):
         if len(frame) and adapter.attention != "none":
             plot_alignment(alignment(predictions, 0), directory / "test_alignment.png")
         return table
+
+    def confidently_wrong(self, adapter, frame, predictions, k):
+        """The ``k`` distinct sources whose output matches none of their references, highest score first."""
+        sources, references = adapter.references(frame)
+        first = {s: i for i, s in reversed(list(enumerate(frame["source"])))}
+        rows = [first[s] for s in sources]
+        wrong = [(i, refs) for i, refs in zip(rows, references) if predictions["output"][i] not in refs]
+        wrong = sorted(wrong, key=lambda pair: -float(predictions["score"][pair[0]]))[:k]
+        return [{**example, "references": " | ".join(refs), "output": predictions["output"][i],
+                 "score": float(predictions["score"][i])}
+                for (i, refs), example in zip(wrong, examples(adapter, frame, [i for i, _ in wrong]))]
 
     def explain(self, estimator, X, index):
         """The attention alignment of ``X[index]``'s output (:class:`~seqclf.explain.Alignment`)."""
