@@ -109,7 +109,13 @@ PARAMS = {p.name: p for p in (
           kinds=("text", "tokens")),
     Param("max_length", None, "Tokens per text, longer texts are cut [text: auto: 99th percentile]; characters "
                               "per training sequence [chars: 100].", "kind", type=int, kinds=("text", "chars")),
-    Param("embedding_dim", 64, "Size of the token embedding.", "kind", type=int, kinds=TEXTS),
+    Param("embedding_dim", 64, "Size of the token embedding [with --embeddings: the vectors' size].", "kind",
+          type=int, kinds=TEXTS),
+    Param("embeddings", None, "Pretrained word vectors to start the embedding from: a word2vec (text or binary), "
+                              "GloVe or fastText .vec file, gzipped or not; words it lacks start at random at its "
+                              "scale.", "kind", kinds=("text", "tokens")),
+    Param("freeze_embeddings", False, "Keep the pretrained vectors as they are (Kim's 'static'); by default they are "
+                                      "fine-tuned.", "kind", type=bool, kinds=("text", "tokens")),
     Param("series_col", None, "Column naming each row's series [auto: series_id, series, id, recording, subject, "
                               "session].", "kind", kinds=("sensor",)),
     Param("time_col", None, "Column to order the rows of a series by [auto: time, timestamp, step, t; else file "

@@ -18,6 +18,7 @@ from ..errors import ConfigError, DataError
 from .adapters import Adapter, register_adapter
 from .columns import TEXT_NAMES, blank, find_column, label_strings, require_column, row_list
 from .shards import RowStream
+from .vectors import embedding_inputs, pretrained
 
 DEFAULT_MAX_TOKENS = 20_000
 MIN_WORD_COUNT = 2
@@ -125,6 +126,7 @@ class TextAdapter(Adapter):
         self.vocabulary_ = list(vocabulary)
         self.sequence_length_ = self.max_length or max(1, math.ceil(percentile_of_counts(lengths, LENGTH_PERCENTILE)))
         self.length_stats_ = {"median": percentile_of_counts(lengths, 50), "max": int(np.flatnonzero(lengths)[-1])}
+        self._vectors, self.vectors_ = pretrained(self, [""] * RESERVED_TOKENS + self.vocabulary_, RESERVED_TOKENS)
         self.vectorizer_ = keras.layers.TextVectorization(
             vocabulary=self.vocabulary_, output_sequence_length=self.sequence_length_, name="tokens", **settings
         )
@@ -151,7 +153,7 @@ class TextAdapter(Adapter):
 
     def model_inputs(self):
         """Keyword arguments for the builder describing the encoded input."""
-        return {"vocab_size": len(self.vocabulary_) + RESERVED_TOKENS, "embedding_dim": self.embedding_dim}
+        return {"vocab_size": len(self.vocabulary_) + RESERVED_TOKENS, **embedding_inputs(self)}
 
     def wrap(self, core):
         """A model from raw strings ``(n_samples,)`` to class probabilities."""
@@ -171,6 +173,7 @@ class TextAdapter(Adapter):
             "vocabulary_size": len(self.vocabulary_) + RESERVED_TOKENS,
             "sequence_length": self.sequence_length_,
             "training_lengths": self.length_stats_,
+            "embeddings": getattr(self, "vectors_", None),
         }
 
 

@@ -30,6 +30,7 @@ from ..models.string_layers import PADDING, TokenLookup
 from ..padding import padded
 from .adapters import Adapter, encode_labels, register_adapter
 from .columns import TAG_NAMES, TOKEN_NAMES, find_column
+from .vectors import embedding_inputs, pretrained
 
 log = logging.getLogger(__name__)
 MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
@@ -195,6 +196,7 @@ class TokenTaggingAdapter(Adapter):
         self.characters_ = [c for c, _ in characters.most_common(MAX_CHARACTERS)]
         lengths = self.lengths(train)
         self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
+        self._vectors, self.vectors_ = pretrained(self, [""] * RESERVED + self.words_, RESERVED)
         self.lookup_ = TokenLookup(self.words_, self.characters_, MAX_CHARS, name="token_lookup")
         self.feature_values_ = {name: [value for value, _ in Counter(
             value for values in train[name] for value in values).most_common(MAX_FEATURE_VALUES)]
@@ -259,7 +261,7 @@ class TokenTaggingAdapter(Adapter):
         chars = {"char_vocab_size": len(self.characters_) + RESERVED, "max_chars": MAX_CHARS}
         crf = {"head": "crf", "tags": list(self.classes_), "constrain_bio": bool(self.constrain_bio)}
         features = {"feature_vocab_sizes": [len(self.feature_values_[name]) + RESERVED for name in self.token_features]}
-        return {"vocab_size": len(self.words_) + RESERVED, "embedding_dim": self.embedding_dim,
+        return {"vocab_size": len(self.words_) + RESERVED, **embedding_inputs(self),
                 **(chars if self.char_encoder == "on" else {}), **(crf if self.head == "crf" else {}),
                 **(features if self.token_features else {})}
 
@@ -295,6 +297,7 @@ class TokenTaggingAdapter(Adapter):
             "characters": len(self.characters_) if self.char_encoder == "on" else None,
             "token_features": {name: len(values) for name, values in self.feature_values_.items()},
             "training_lengths": self.length_stats_,
+            "embeddings": getattr(self, "vectors_", None),
         }
 
 

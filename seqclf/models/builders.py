@@ -25,7 +25,8 @@ POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
                      n_features=None, downsample=1, series_length=None, head="softmax", tags=None,
-                     constrain_bio=False, feature_vocab_sizes=(), ensemble=1, name="classifier"):
+                     constrain_bio=False, feature_vocab_sizes=(), ensemble=1, embedding_weights=None,
+                     freeze_embeddings=False, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
     Parameters
@@ -55,6 +56,8 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     vocab_size, embedding_dim : int, optional
         For token input ``(n_samples, n_timesteps)``: an ``Embedding`` with ``mask_zero`` of
         ``embedding_dim`` (default: the ``embedding_dim`` parameter's, :mod:`seqclf.params`).
+    embedding_weights, freeze_embeddings : array ``(vocab_size, embedding_dim)``, bool
+        Pretrained vectors the embedding starts from (:mod:`seqclf.data.vectors`), kept as they are if frozen.
     char_vocab_size, max_chars : int, optional
         With token input, a second input of character ids ``(n_samples, n_timesteps, max_chars)``
         read by a :class:`~seqclf.models.layers.CharacterEncoder`, concatenated to the word embedding.
@@ -110,7 +113,11 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
 
     if vocab_size is not None:
         inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-        x = keras.layers.Embedding(vocab_size, embedding_dim or PARAMS["embedding_dim"].default, mask_zero=True, name="embedding")(inputs)
+        embedding = keras.layers.Embedding(vocab_size, embedding_dim or PARAMS["embedding_dim"].default, mask_zero=True,
+                                           trainable=not freeze_embeddings, name="embedding")
+        x = embedding(inputs)
+        if embedding_weights is not None:
+            embedding.set_weights([embedding_weights])
         if char_vocab_size:
             chars = keras.Input(shape=(None, max_chars), dtype="int64", name="char_ids")
             x = keras.layers.Concatenate(name="word_features")([x, CharacterEncoder(char_vocab_size, name="characters")(chars)])
