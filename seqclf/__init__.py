@@ -2,7 +2,7 @@
 
 from .version import __version__
 
-__all__ = ["SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load", "__version__"]
+__all__ = ["SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load", "tune", "__version__"]
 
 
 def __getattr__(name):
@@ -11,6 +11,10 @@ def __getattr__(name):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "tune":
+        from .tuning import tune
+
+        return tune
     if name == "SequenceTranslator":
         from .translator import SequenceTranslator
 

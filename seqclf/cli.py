@@ -1,4 +1,4 @@
-"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, report, serve."""
+"""The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, report, serve, tune."""
 
 import logging
 import os
@@ -54,6 +54,7 @@ class Group(click.Group):
 from .cli_options import column_options, data_options, param_options  # noqa: E402  (after TensorFlow's quiet import)
 from .cli_report import report  # noqa: E402
 from .cli_serve import serve  # noqa: E402
+from .cli_tune import tune  # noqa: E402
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -392,8 +393,8 @@ def archs():
         click.echo(f"{cell.name:<17} {cell.description}{' [cuDNN]' if fused else ''}")
 
 
-main.add_command(report)
-main.add_command(serve)
+for command in (report, serve, tune):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()
