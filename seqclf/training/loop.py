@@ -11,7 +11,6 @@ import tensorflow as tf
 from .. import distribute
 from ..errors import ConfigError, TrainingError
 from ..models.crf import CRFLoss, crf_layer
-from ..models.ensemble import MemberLoss, ensemble_accuracy, members, training_view
 from ..optimizers import LazyAdam
 from .backup import EpochBackup, TrainingState
 from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
@@ -66,9 +65,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     weights once per step and can blow up on long sequences (exploding gradients): by default
     all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
     keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
-    (and replaces ``clipnorm``). A model whose output averages members
-    (:mod:`seqclf.models.ensemble`) trains each member on its own loss, through its
-    :func:`~seqclf.models.ensemble.training_view`; its accuracy is that of the average. The optimizer is Adam, lazy on embeddings
+    (and replaces ``clipnorm``). The optimizer is Adam, lazy on embeddings
     (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words). The history
     records per epoch the median and largest global gradient norm before clipping and the share of
     steps clipping changed (:class:`~seqclf.training.callbacks.GradientNorms`).
@@ -110,8 +107,6 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     keeping_best = lr_schedule != "cosine"
     budget.update(keeps="best" if keeping_best else "last", learning_rate=learning_rate, lr_schedule=lr_schedule)
     n_classes = model.output_shape[-1]
-    ensemble = members(model) > 1
-    model = training_view(model)  # the same weights
     bucketed = streamed or strategy is not None or per_step or token_ids(x_train)
     if keeping_best:
         schedule = learning_rate
@@ -122,7 +117,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         log.info("a validation split of %d labels is too small to choose an epoch: training all %d epochs with the "
                  "learning rate annealed to 0 and keeping the last (--patience N chooses by validation loss)",
                  n_validation, budget["epochs"])
-    _compile(model, strategy, schedule, clipnorm, clipvalue, label_smoothing, per_step, ensemble)
+    _compile(model, strategy, schedule, clipnorm, clipvalue, label_smoothing, per_step)
     stopper = WarmUpEarlyStopping(monitor="val_loss", patience=budget["patience"], restore_best_weights=keeping_best,
                                   warmup=budget["warmup"] if keeping_best else budget["epochs"])
     history = keras.callbacks.History()
@@ -154,8 +149,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
             else:
                 distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
                                epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
-                               clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None,
-                                                                       ensemble=ensemble),
+                               clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None),
                                restored=distribute.read_backup(model, backup_dir) if backup else None, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
@@ -172,30 +166,25 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     return _result(history, guard, stopped_by, time.perf_counter() - started, budget)
 
 
-def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step, ensemble=False):
+def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step):
     """Lazy Adam with clipping, recording the gradient norms (under a strategy, its training step clips the gradients
     summed over workers, and no norms are recorded),
-    smoothed cross-entropy, and accuracy over real steps for per-step targets (of the members' average for an
-    ensemble's training view)."""
-    accuracy = (StepAccuracy() if per_step else
-                keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy") if ensemble else "accuracy")
+    smoothed cross-entropy, and accuracy over real steps for per-step targets."""
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
     with distribute.scope(strategy):
         model.compile(
             optimizer=LazyAdam(learning_rate=learning_rate, record_gradients=strategy is None,
                                **(clipping if strategy is None else {})),
-            loss=training_loss(model, label_smoothing, ensemble=ensemble),
-            metrics=[accuracy],
+            loss=training_loss(model, label_smoothing),
+            metrics=[StepAccuracy() if per_step else "accuracy"],
         )
 
 
-def training_loss(model, label_smoothing, reduction="sum_over_batch_size", ensemble=False):
-    """Cross-entropy with ``label_smoothing`` (each member's, averaged, for an ``ensemble``'s training view); for a
-    model with a CRF output, the CRF's negative log-likelihood."""
+def training_loss(model, label_smoothing, reduction="sum_over_batch_size"):
+    """Cross-entropy with ``label_smoothing``; for a model with a CRF output, the CRF's negative log-likelihood."""
     crf = crf_layer(model)
     if crf is None:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
-        return MemberLoss(loss, reduction=reduction) if ensemble else loss
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
     if label_smoothing:
         raise ConfigError(f"--label-smoothing {label_smoothing:g} does not apply to --head crf (trained on the "
                           f"likelihood of the whole tag sequence); leave it out")
