@@ -1,12 +1,15 @@
 """seqclf: turn sequences into labels with recurrent neural networks (Keras 3 / TensorFlow)."""
 
+from .quiet import import_tensorflow_quietly
 from .version import __version__
+
+import_tensorflow_quietly()  # before anything else imports it: no start-up notes in a terminal or notebook
 
 __all__ = ["SequenceClassifier", "SequenceTagger", "SequenceTranslator", "load", "tune", "__version__"]
 
 
 def __getattr__(name):
-    # TensorFlow loads on first use, so that `seqclf --help` and the CLI's log settings come first.
+    # the estimators load on first use
     if name in ("SequenceClassifier", "SequenceTagger", "load"):
         from . import estimators
 

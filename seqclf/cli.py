@@ -1,32 +1,16 @@
 """The ``seqclf`` command line: fit, evaluate, predict, generate, explain, cells, info, archs, report, serve, tune."""
 
 import logging
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported: hide its C++ chatter
 
 import click
 
-from .version import __version__
 from .errors import SeqclfError
+from .quiet import import_tensorflow_quietly
+from .version import __version__
 
 log = logging.getLogger("seqclf")
-
-
-def _import_tensorflow_quietly():
-    """TensorFlow writes start-up notes to stderr before any log level applies; hide only those."""
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-_import_tensorflow_quietly()  # the adapters' options below import TensorFlow
+import_tensorflow_quietly()  # the adapters' options below import TensorFlow
 
 
 class UserError(click.ClickException):

@@ -1,5 +1,7 @@
-"""Every notebook runs top to bottom (a failing cell fails the test) and is stored without outputs."""
+"""Every notebook runs top to bottom (a failing cell fails the test), is stored without outputs, and shows no
+TensorFlow chatter (start-up notes, C++ log lines, retracing warnings)."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -8,6 +10,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 600
+CHATTER = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cpu_feature_guard|retracing", re.M)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -19,3 +22,6 @@ def test_notebook_runs(path):
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    streams = "".join(o["text"] for cell in notebook.cells for o in cell.get("outputs", [])
+                      if o.get("output_type") == "stream")
+    assert not CHATTER.search(streams), CHATTER.search(streams).group(0)

@@ -234,6 +234,9 @@ def test_stock_run_reports_baselines_and_exports_raw_windows(goog_run, tmp_path)
     assert (run / "strategy.png").stat().st_size > 10_000
     config = json.loads((run / "config.json").read_text())
     assert config["data_summary"]["inputs"] == ["Open", "High", "Low", "Close", "Volume"]
+    examples = json.loads((run / "report_examples.json").read_text())  # the report names a window by its last date
+    predictions = pd.read_csv(run / "test_predictions.csv", dtype=str).set_index("date")
+    assert examples and all(predictions.loc[e["id"], "label"] == e["predicted"] for e in examples)
     raw = pd.read_csv(data)[["Open", "High", "Low", "Close", "Volume"]].to_numpy("float32")
     serve = tf.saved_model.load(str(run / "export" / "goog" / "1")).signatures["serving_default"]
     answer = serve(prices=tf.constant(raw[-10:][None]))

@@ -27,8 +27,8 @@ def examples(adapter, frame, rows):
     raw = next(iter(raw.values())) if isinstance(raw, dict) else raw  # token features: the tokens are shown
     index = adapter.index(frame)  # ids as the prediction table has them
     windows = "start" in index and bool(index["start"].any())
-    ids = [f"{row['id']} from step {row['start']}" if windows else str(row["id"])
-           for row in index.iloc[list(rows)].to_dict("records")]
+    ids = [" ".join(str(value) for key, value in row.items() if key != "start")  # id; a stock's ticker and date
+           + (f" from step {row['start']}" if windows else "") for row in index.iloc[list(rows)].to_dict("records")]
     return [{"id": name, "input": shown_input(value)} for name, value in zip(ids, raw)]
 
 
