@@ -176,6 +176,7 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
     import keras_tuner
 
     from .report import write_report
+    from .training.loop import MIN_VALIDATION
     from .runs import _prepared, _split, fit_run
 
     if tuner not in TUNERS:
@@ -192,6 +193,10 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
         raise ConfigError("seqclf tune searches classifiers and taggers; --task seq2seq is not searched yet")
     estimator, adapter, frame = _prepared(data, settings, verbose=0)
     train_frame, val_frame, _ = _split(adapter, frame, data, settings)
+    if not adapter.task.per_step and len(val_frame) < MIN_VALIDATION:
+        log.warning("the validation split holds %d examples: too few to tell trials apart (on ArrowHead's 4 the "
+                    "tuned model scored below the defaults); give a larger --val-size or a --val file",
+                    len(val_frame))
     space = read_space(space, adapter.kind, adapter.task.per_step)
     budget = _max_epochs(settings, len(train_frame))
     search = _Search(estimator, adapter, train_frame, val_frame, data.data, objective, seconds, max_trials,
