@@ -82,16 +82,14 @@ def fit(data, **values):
       seqclf fit --task seq2seq --target-tokens space datasets/cmudict_sample.tsv
       seqclf fit "data/part-*.parquet" --out runs/big   # shards: streamed, never all in memory
     """
-    from .params import DATA_SETTINGS, SETTINGS
-    from .runs import DataSettings, FitSettings, fit_run
+    from .runs import fit_run, settings_from
 
     if len(data) > 1:
         raise click.UsageError(f"DATA is one file, glob or folder; got {len(data)} ({', '.join(data[:3])}"
                                f"{', ...' if len(data) > 3 else ''}): did the shell expand a glob? Quote it: "
                                f"seqclf fit \"data/part-*.parquet\"")
     verbose, out, name = values.pop("verbose"), values.pop("out"), values.pop("name")
-    settings = FitSettings(**{k: values.pop(k) for k in SETTINGS})
-    data_settings = DataSettings(data[0], **{k: values.pop(k) for k in DATA_SETTINGS}, options=values)
+    data_settings, settings = settings_from(data[0], values)
     run = fit_run(data_settings, settings, out=out, name=name,
                   verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
     if run is not None:  # None: a worker of a cluster, whose chief writes the run

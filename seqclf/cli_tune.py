@@ -32,14 +32,12 @@ def tune(data, tuner, max_trials, time_budget, objective, space, **values):
     Example:
       seqclf tune datasets/movie_reviews_sample.csv --max-trials 12 --time-budget 20m --out runs/mr-tuned
     """
-    from .params import DATA_SETTINGS, SETTINGS
     from .rundir import default_run_dir
-    from .runs import DataSettings, FitSettings
+    from .runs import settings_from
     from .tuning import tune_run
 
     verbose, out, name = values.pop("verbose"), values.pop("out"), values.pop("name")
-    settings = FitSettings(**{k: values.pop(k) for k in SETTINGS})
-    data_settings = DataSettings(data, **{k: values.pop(k) for k in DATA_SETTINGS}, options=values)
+    data_settings, settings = settings_from(data, values)
     run, trials = tune_run(data_settings, settings, out or default_run_dir("tuned"), tuner=tuner, max_trials=max_trials,
                            time_budget=time_budget, objective=objective, space=space, name=name,
                            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)

@@ -29,7 +29,7 @@ from .training import FitSettings
 from .training.backup import finished_epoch
 
 __all__ = ["DataSettings", "FitSettings", "evaluate_run", "fit_run", "load_run", "predict_run", "report_lines", "run_info",
-           "write_run"]
+           "settings_from", "write_run"]
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +39,22 @@ DataSettings = make_dataclass(
     namespace={"__module__": __name__, "__doc__": "Where the data comes from and how to read it: the ``run`` and "
                "``data`` parameters of :data:`seqclf.params.PARAMS`; ``options`` holds the kind's settings "
                "(``window``, ...)."})
+
+
+def settings_from(data, values):
+    """``(DataSettings, FitSettings)`` for the data file ``data`` from ``values`` (parameter name -> value, as the
+    commands' options or a caller's keywords give them): the model and training settings, the data settings, and
+    the rest as the kind's options. ``values`` keeps nothing it does not name.
+
+    Examples
+    --------
+    >>> data, settings = settings_from("reviews.csv", {"arch": "bilstm", "test": "test.csv", "embedding_dim": 32})
+    >>> settings.arch, data.test, data.options
+    ('bilstm', 'test.csv', {'embedding_dim': 32})
+    """
+    values = dict(values)
+    settings = FitSettings(**{k: values.pop(k) for k in params.SETTINGS if k in values})
+    return DataSettings(str(data), **{k: values.pop(k) for k in DATA_SETTINGS if k in values}, options=values), settings
 
 
 def fit_run(data, settings=None, out=None, name=None, verbose=1):

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import tasks
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -143,18 +144,15 @@ def tune(data, out=None, *, tuner="hyperband", max_trials=20, time_budget=None, 
     >>> clf, trials = seqclf.tune("datasets/movie_reviews_sample.csv", "runs/tuned", max_trials=10)  # doctest: +SKIP
     >>> trials.sort_values("val_loss").head(3)  # doctest: +SKIP
     """
-    from . import params as declared
     from .estimators import load
-    from .runs import DataSettings, FitSettings
+    from .params import PARAMS
     from .rundir import default_run_dir
+    from .runs import settings_from
 
-    unknown = sorted(set(params) - set(declared.PARAMS))
+    unknown = sorted(set(params) - set(PARAMS))
     if unknown:
         raise ConfigError(f"seqclf.tune got unknown parameter(s) {', '.join(unknown)}; it takes seqclf fit's")
-    settings = FitSettings(**{k: v for k, v in params.items() if k in declared.SETTINGS})
-    data = DataSettings(str(data), **{k: v for k, v in params.items() if k in declared.DATA_SETTINGS},
-                        options={k: v for k, v in params.items()
-                                 if k not in declared.SETTINGS and k not in declared.DATA_SETTINGS})
+    data, settings = settings_from(data, params)
     run, trials = tune_run(data, settings, out or default_run_dir("tuned"), tuner=tuner, max_trials=max_trials,
                            time_budget=time_budget, objective=objective, space=space)
     return (None, None) if run is None else (load(run), trials)
@@ -189,8 +187,9 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
     out = Path(out)
     if out.exists() and not _worker():
         raise ConfigError(f"{out} exists already; pass another --out or remove it")
-    if settings.task == "seq2seq":
-        raise ConfigError("seqclf tune searches classifiers and taggers; --task seq2seq is not searched yet")
+    task = tasks.get_task(settings.task)
+    if not task.searchable:
+        raise ConfigError(f"seqclf tune searches classifiers and taggers; --task {task.name} is not searched yet")
     estimator, adapter, frame = _prepared(data, settings, verbose=0)
     train_frame, val_frame, _ = _split(adapter, frame, data, settings)
     if not adapter.task.per_step and len(val_frame) < MIN_VALIDATION:
@@ -199,16 +198,18 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
                     len(val_frame))
     space = read_space(space, adapter.kind, adapter.task.per_step)
     budget = _max_epochs(settings, len(train_frame))
-    search = _Search(estimator, adapter, train_frame, val_frame, data.data, objective, seconds, max_trials,
-                     oracle=_oracle(keras_tuner, tuner, objective, declare(space), max_trials, budget, settings.seed),
-                     directory=str(out.parent), project_name=f".{out.name}.tuning", overwrite=False)
+    search = _search_class()(
+        estimator, adapter, train_frame, val_frame, data.data, objective, seconds, max_trials,
+        oracle=_oracle(keras_tuner, tuner, objective, declare(space), max_trials, budget, settings.seed),
+        directory=str(out.parent), project_name=f".{out.name}.tuning", overwrite=False)
     search.search(verbose=0)
     if _worker():
         log.info("this worker's trials are done; the chief refits the best and writes %s", out)
         return None, None
-    if not search.oracle.get_best_trials(1):
+    finished = search.oracle.get_best_trials(1)
+    if not finished:
         raise ConfigError("no trial finished; nothing to refit (see the log for why each failed)")
-    best = search.oracle.get_best_trials(1)[0]
+    best = finished[0]
     chosen = settings_of(best.hyperparameters.values)
     log.info("best trial %s (%s %.4f): %s; refitting it with the full budget", best.trial_id, objective, best.score,
              json.dumps(chosen))
@@ -276,10 +277,6 @@ def _search_class():
                 self.oracle.max_trials = len(self.oracle.trials)
 
     return Search
-
-
-def _Search(*args, **kwargs):
-    return _search_class()(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,8 @@ class Task:
         The estimator class ``seqclf.load`` gives back for its runs, as ``module.Class``.
     own_lengths : tuple of int
         Which encoded inputs are batched at their own length, not the targets' (a translation's source).
+    searchable : bool
+        Whether ``seqclf tune`` searches it (its trials are scored by validation loss, accuracy and macro F1).
     """
 
     name = None
@@ -67,6 +69,7 @@ class Task:
     label_rank = 1
     estimator = "seqclf.estimators.SequenceClassifier"
     own_lengths = ()
+    searchable = True
 
     def __repr__(self):
         return f"<task {self.name}>"
