@@ -4,7 +4,9 @@ Every trial is an ordinary fit (:meth:`~seqclf.estimators.SequenceClassifier.fit
 training and validation split that ``seqclf fit`` makes of the same data; the test split is only
 read by the final refit. KerasTuner's oracles choose the trials (Hyperband by default, Bayesian
 optimisation, random search) and keep the search's state in a folder beside the run, so a
-killed tune started again with the same command goes on where it stopped; with KerasTuner's
+killed tune started again with the same command goes on from its last finished trial (the state is
+bundled into one file replaced atomically after each trial, since a kill can tear the file KerasTuner
+is writing); with KerasTuner's
 ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set, a chief
 serves the oracle and workers run the trials (its distributed tuning). The best trial's settings
 are then fitted once more with the full budget and written as a run directory
@@ -198,10 +200,13 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
                     len(val_frame))
     space = read_space(space, adapter.kind, adapter.task.per_step)
     budget = _max_epochs(settings, len(train_frame))
+    project = out.parent / f".{out.name}.tuning"
+    if not os.environ.get("KERASTUNER_ORACLE_IP"):
+        _restore(project)
     search = _search_class()(
         estimator, adapter, train_frame, val_frame, data.data, objective, seconds, max_trials,
         oracle=_oracle(keras_tuner, tuner, objective, declare(space), max_trials, budget, settings.seed),
-        directory=str(out.parent), project_name=f".{out.name}.tuning", overwrite=False)
+        directory=str(out.parent), project_name=project.name, overwrite=False)
     search.search(verbose=0)
     if _worker():
         log.info("this worker's trials are done; the chief refits the best and writes %s", out)
@@ -220,7 +225,7 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
     trials.to_csv(run / "trials.csv", index=False)
     plot_trials(trials, objective, run / "tuning.png")
     write_report(run)  # again, with tuning.png
-    shutil.rmtree(out.parent / f".{out.name}.tuning", ignore_errors=True)
+    shutil.rmtree(project, ignore_errors=True)
     return run, trials
 
 
@@ -263,6 +268,8 @@ def _search_class():
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
+            if not os.environ.get("KERASTUNER_ORACLE_IP"):
+                _checkpoint(Path(self.project_dir))
             best = self.oracle.get_best_trials(1)
             finished = self.oracle.get_trial(trial.trial_id)
             score = finished.score
@@ -277,6 +284,38 @@ def _search_class():
                 self.oracle.max_trials = len(self.oracle.trials)
 
     return Search
+
+
+CHECKPOINT = "after_last_trial.state"
+
+
+def _checkpoint(project):
+    """Bundle the search's state files, consistent once a trial has ended, into one file replaced atomically."""
+    files = {str(path.relative_to(project)): path.read_text() for path in sorted(project.rglob("*.json"))}
+    partial = project / f"{CHECKPOINT}.partial"
+    partial.write_text(json.dumps(files))
+    os.replace(partial, project / CHECKPOINT)
+
+
+def _restore(project):
+    """Put back the state of the last finished trial, so a kill mid-write (a torn JSON file) cannot stop a resume;
+    a search killed before any trial finished starts afresh."""
+    if not project.exists():
+        return
+    saved = project / CHECKPOINT
+    if not saved.exists():
+        log.warning("%s holds no finished trial; the search starts afresh", project)
+        shutil.rmtree(project)
+        return
+    files = json.loads(saved.read_text())
+    for path in project.rglob("*.json"):
+        if str(path.relative_to(project)) not in files:
+            path.unlink()
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    log.info("resuming the search after its %d finished trials",
+             sum(Path(name).name == "trial.json" for name in files))
 
 
 @contextlib.contextmanager
