@@ -4,8 +4,7 @@ Data: ``../shared/data/timeseries/<name>/<name>_TRAIN.ts`` and ``_TEST.ts`` (Bas
 GunPoint, ItalyPowerDemand, ArrowHead, PickupGestureWiimoteZ). Each seqclf design is one
 ``seqclf fit <name>_TRAIN.ts --test <name>_TEST.ts --arch DESIGN`` with every other setting at
 its default (a validation share of the training cases is split off for early stopping),
-repeated over ``--seeds`` seeds; ``DESIGN@K`` adds ``--ensemble K`` (``lstm+fcn@1``: one network, no
-ensemble; ``defaults@1`` the default design so). In the same script, on the same files: aeon's
+repeated over ``--seeds`` seeds. In the same script, on the same files: aeon's
 ``MiniRocketClassifier(random_state=seed)`` and ``KNeighborsTimeSeriesClassifier(distance="dtw")``
 (one neighbour, full window; deterministic, so run once). Both get the series as aeon reads
 them, ``(n_channels, n_timepoints)`` per case. The variable-length PickupGestureWiimoteZ goes to
@@ -18,7 +17,7 @@ is all in predicting; MiniRocket's first set includes numba's compilation).
 
 Run from the project root (needs the ``benchmark`` extra, which brings aeon)::
 
-    python benchmarks/timeseries_accuracy.py                       # defaults (5 x lstm+fcn), one lstm+fcn, peers; 3 seeds
+    python benchmarks/timeseries_accuracy.py                       # defaults (lstm+fcn), bigru, lstm+mfcn, peers; 3 seeds
     python benchmarks/timeseries_accuracy.py --seeds 1 --sets GunPoint --designs lstm+fcn minirocket
 
 Prints a table and writes ``benchmarks/results/timeseries_accuracy.json``.
@@ -55,9 +54,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--designs", nargs="+", default=[DEFAULT, f"{DEFAULT}@1", *PEERS],
-                        help=f"--arch specs, {DEFAULT!r} (no --arch), either followed by @K for --ensemble K, and the "
-                             f"peers {', '.join(PEERS)}")
+    parser.add_argument("--designs", nargs="+", default=[DEFAULT, "bigru", "lstm+mfcn", *PEERS],
+                        help=f"--arch specs, {DEFAULT!r} (no --arch) and the peers {', '.join(PEERS)}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="Override a FitSettings field or adapter option of the seqclf designs (repeatable).")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -96,12 +94,10 @@ def main():
 
 def _seqclf(name, design, seed, settings, options, scratch):
     started = time.perf_counter()
-    arch, _, members = design.partition("@")
-    settings = {**settings, **({"ensemble": int(members)} if members else {})}
+    arch = None if design == DEFAULT else design
     run = fit_run(DataSettings(str(ARCHIVE / name / f"{name}_TRAIN.ts"), kind="sensor",
                                test=str(ARCHIVE / name / f"{name}_TEST.ts"), options=options),
-                  FitSettings(arch=None if arch == DEFAULT else arch, seed=seed, **settings),
-                  out=scratch / f"{name}-{design}-{seed}", verbose=0)
+                  FitSettings(arch=arch, seed=seed, **settings), out=scratch / f"{name}-{design}-{seed}", verbose=0)
     metrics = json.loads((run / "metrics.json").read_text())
     return {"test_accuracy": round(100 * metrics["test"]["accuracy"], 2), "n_test": metrics["test"]["n"],
             "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],

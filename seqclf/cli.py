@@ -218,7 +218,7 @@ def info(run_dir):
         ("task", task.name),
         ("architecture", f"{settings['arch']} units={','.join(map(str, settings['units']))} "
                          f"pooling={'none' if task.per_step else model.get('pooling', settings['pooling'])} "
-                         f"dropout={model.get('dropout', settings['dropout'])} ensemble={model.get('ensemble', 1)}"),
+                         f"dropout={model.get('dropout', settings['dropout'])}"),
         ("parameters", f"{model['n_parameters']:,}"),
         ("data", _data_line(data)),
         ("rows", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),

@@ -144,7 +144,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         settings, task = self.settings(), adapter.task
         self.arch_ = settings.arch or task.arch_for(adapter.kind)
         units = check_builder_settings(self.arch_, settings.units, settings.dropout, settings.recurrent_dropout,
-                                       settings.pooling, task, settings.ensemble)
+                                       settings.pooling, task)
         strategy = distribute.make_strategy(settings.strategy)
         seed_everything(settings.seed)
         adapter.fit(frame, source)
@@ -152,7 +152,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self._resolve_auto(settings, {**AUTO_TRAINING, **adapter.model_defaults(), **task.defaults})
         with distribute.scope(strategy):
             core = task.build(self.arch_, adapter, units=units, dropout=self.dropout_,
-                              recurrent_dropout=settings.recurrent_dropout, pooling=self.pooling_, ensemble=self.ensemble_,
+                              recurrent_dropout=settings.recurrent_dropout, pooling=self.pooling_,
                               name=re.sub(r"[^A-Za-z0-9_.-]+", "_", self.arch_))  # a valid TensorFlow scope name
         streamed = isinstance(frame, RowStream)
         if streamed:  # too many rows for memory: read a pool at a time during training
@@ -188,13 +188,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _resolve_auto(self, settings, defaults):
-        """What the ``auto`` settings (pooling, dropout, ensemble, class weights, label smoothing, learning rate and
-        its schedule) mean for this kind and task."""
+        """What the ``auto`` settings (pooling, dropout, class weights, label smoothing, learning rate and its
+        schedule) mean for this kind and task."""
         self.pooling_ = defaults["pooling"] if settings.pooling == "auto" else settings.pooling
         if get_architecture(self.arch_).attention:
             self.pooling_ = "attention"
         self.dropout_ = defaults["dropout"] if settings.dropout is None else settings.dropout
-        self.ensemble_ = defaults["ensemble"] if settings.ensemble is None else settings.ensemble
         self.class_weight_ = defaults["class_weight"] if settings.class_weight == "auto" else settings.class_weight
         self.label_smoothing_ = (defaults["label_smoothing"] if settings.label_smoothing is None
                                  else settings.label_smoothing)
@@ -347,7 +346,6 @@ def load(path):
     estimator.arch_ = estimator.arch
     estimator.pooling_ = model_config.get("pooling", estimator.pooling)
     estimator.dropout_ = model_config.get("dropout", estimator.dropout)
-    estimator.ensemble_ = model_config.get("ensemble", estimator.ensemble or 1)
     return estimator
 
 

@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 
 from .errors import ConfigError
 from .inputs import as_frame
-from .models.ensemble import other_member
 from .models.fcn import ConvolutionBranch, DimensionShuffle
 from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
@@ -285,8 +284,8 @@ def walk_recurrent(model, raw, core=None):
     x = encoded = preprocessed(model, own, raw)
     mask, sequence, attention, layers = None, None, None, []
     for layer in core.layers:
-        if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)) or other_member(layer):
-            continue  # an ensemble is shown by its first member
+        if isinstance(layer, keras.layers.InputLayer) or isinstance(layer, keras.layers.Dropout):
+            continue
         if isinstance(layer, AdditivePooling):
             attention = keras.ops.convert_to_numpy(layer.attention(sequence, mask))
             break

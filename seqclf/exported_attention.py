@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from .explain import core_of, preprocessed
 from .models.fcn import DimensionShuffle
-from .models.ensemble import other_member
 from .models.layers import AdditivePooling, StepAveraging
 
 OUTPUTS = ("attention", "steps")
@@ -35,7 +34,7 @@ def attention_outputs(model):
     ``{"attention": ..., "steps": ...}`` in a graph, or ``None`` when the model does not pool by attention over time
     steps (no ``+attn``, or LSTM-FCN's dimension shuffle, whose recurrent steps are channels)."""
     core = core_of(model)
-    poolings = [layer for layer in core.layers if isinstance(layer, AdditivePooling) and not other_member(layer)]
+    poolings = [layer for layer in core.layers if isinstance(layer, AdditivePooling)]
     if not poolings or any(isinstance(layer, DimensionShuffle) for layer in core.layers):
         return None
     sequence = poolings[0].input

@@ -55,9 +55,6 @@ PARAMS = {p.name: p for p in (
     Param("recurrent_dropout", 0.0, "Dropout on the recurrent state.", "model", type=float),
     Param("pooling", "auto", "How the steps become one vector (auto: mean for sensor series averaged down, "
                              "else last).", "model", choices=("auto", "last", "mean", "max", "attention")),
-    Param("ensemble", None, "Members trained side by side in one model from different initial weights, their "
-                            "probabilities averaged (one label per sequence; K times the work) [default: auto: 5 for "
-                            "sensor series with fewer than 1,000 training series, else 1].", "model", type=int),
     Param("task", "many-to-one", "What to predict; `seqclf fit --help` lists the registered tasks.", "model"),
     # --- training --------------------------------------------------------------------------------
     Param("epochs", None, "Most epochs (early stopping may end sooner) [default: auto: 20, more on small data: "

@@ -209,7 +209,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         "data_summary": {**adapter.summary(), "rows": rows, "class_counts": getattr(estimator, "class_counts_", {})},
         "model": {"n_parameters": estimator.n_parameters_, "export_name": name, "gpu_kernels": kernels(model),
                   **{key: getattr(estimator, f"{key}_", getattr(settings, key))
-                     for key in ("pooling", "dropout", "ensemble", "class_weight", "label_smoothing")}},
+                     for key in ("pooling", "dropout", "class_weight", "label_smoothing")}},
         "versions": _versions(),
     }
     with building(out) as partial:

@@ -104,7 +104,6 @@ def test_many_to_many_run_reports_per_step_and_predicts_a_long_table(step_run, t
     run, data = step_run
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["n"] == 19 * 50  # steps, not windows
-    assert json.loads((run / "config.json").read_text())["model"]["ensemble"] == 1  # auto: no members per step
     examples = json.loads((run / "report_examples.json").read_text())  # the report's surest mistakes, per step
     assert examples and all(e["id"].split(" from step ")[1].isdigit() and len(e["input"]["series"]) == 50
                             and len(e["steps"]["true"]) == 50 and e["wrong_steps"] > 0 for e in examples)

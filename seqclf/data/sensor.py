@@ -38,8 +38,6 @@ VALUES = "values"
 WINDOW_LABELS = ("majority", "last")
 MAX_IDS_LISTED = 5
 TARGET_STEPS = 50  # --downsample auto: average steps until the median training example has about this many
-ENSEMBLE_MEMBERS = 5  # --ensemble auto on small sets (see model_defaults)
-ENSEMBLE_BELOW = 1000
 
 
 @register_adapter
@@ -278,7 +276,6 @@ class SensorAdapter(Adapter):
                             f"data ({mean[constant.argmax()]:g}); it carries no information, drop it (--channels)")
         self.mean_, self.variance_ = mean.astype("float64").tolist(), variance.astype("float64").tolist()
         lengths = self.lengths(train)
-        self.training_series_ = len(lengths)
         self.length_stats_ = {"min": int(lengths.min()), "median": float(np.median(lengths)), "max": int(lengths.max())}
         self.missing_share_ = float(np.isnan(steps).mean())
         self.downsample_ = self.downsample or (
@@ -305,12 +302,9 @@ class SensorAdapter(Adapter):
         (ItalyPowerDemand, 24 steps: 96% against 92% with the mean); per step, none.
         Dropout 0.1: 0.5 on the inputs of a recurrent layer that reads one or a few channels
         hides half the signal (GunPoint fell from 92% to 70%, ItalyPowerDemand from 95% to 79%).
-        Ensemble: 5 members for fewer than :data:`ENSEMBLE_BELOW` training series with one label each, where one
-        network's accuracy depends on its initial weights by several points.
         """
         averaged = not self.per_step and self.downsample_ > 1
-        few = not self.per_step and self.training_series_ < ENSEMBLE_BELOW
-        return {"pooling": "mean" if averaged else "last", "dropout": 0.1, "ensemble": ENSEMBLE_MEMBERS if few else 1}
+        return {"pooling": "mean" if averaged else "last", "dropout": 0.1}
 
     def wrap(self, core):
         """A model from raw values ``(n_samples, n_timesteps, n_channels)`` to class probabilities."""

@@ -12,7 +12,6 @@ from ..errors import ConfigError
 from ..params import PARAMS
 from .archs import get_architecture
 from .crf import CRF
-from .ensemble import LAYER_NAME as ENSEMBLE_LAYER, EnsembleAverage, member_prefix
 from .fcn import ConvolutionBranch, DimensionShuffle
 from .layers import (POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, RightPaddedMask,
                      SequencePooling, StepAveraging)
@@ -25,7 +24,7 @@ POOLINGS = ("last",) + POOLING_MODES + ("attention",)
 def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dropout=0.0, pooling=None,
                      task="many-to-one", vocab_size=None, embedding_dim=None, char_vocab_size=None, max_chars=None,
                      n_features=None, downsample=1, series_length=None, head="softmax", tags=None,
-                     constrain_bio=False, feature_vocab_sizes=(), ensemble=1, embedding_weights=None,
+                     constrain_bio=False, feature_vocab_sizes=(), embedding_weights=None,
                      freeze_embeddings=False, name="classifier"):
     """Build a recurrent classifier: one label per sequence, or one per step.
 
@@ -82,11 +81,6 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         its output is the potentials in training, for :class:`~seqclf.models.crf.CRFLoss`.
     tags, constrain_bio : list of str, bool
         With the CRF: forbid the transitions IOB2 does not allow among the tag names ``tags``.
-    ensemble : int
-        Members side by side (one label per sequence): each its own recurrent layers, pooling, convolution branch and
-        softmax from the shared input and masks, the output their mean
-        (:class:`~seqclf.models.ensemble.EnsembleAverage`); the first member's layers keep the names above, the
-        others' start ``member_K_``.
 
     Examples
     --------
@@ -96,7 +90,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     """
     architecture = get_architecture(arch)
     pooling = pooling or ("attention" if architecture.attention else "last")
-    units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task, ensemble)
+    units = check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task)
     task = tasks.get_task(task)
     per_step = task.per_step
     if (vocab_size is None) == (n_features is None):
@@ -106,8 +100,6 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     if head == "crf" and not per_step:
         raise ConfigError(f"--head crf needs a label per step (--task tag or many-to-many); --task {task.name} gives "
                           f"one label per sequence")
-    if ensemble > 1 and head == "crf":
-        raise ConfigError(f"--ensemble {ensemble} does not go with --head crf (a CRF decodes one tag sequence)")
     if n_classes < 2:
         raise ConfigError(f"The 'n_classes' parameter must be >= 2. Got {n_classes!r} instead.")
 
@@ -142,47 +134,32 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     if architecture.convolution and series_length and n_features is not None and not per_step:
         x = DimensionShuffle(series_length, name="dimension_shuffle")(inputs)
     x = RightPaddedMask(name="right_padded_mask")(x)  # a mask cuDNN can read, for a GPU
-    members = [_member(architecture, x, features, n_classes=n_classes, units=units, dropout=dropout,
-                       recurrent_dropout=recurrent_dropout, pooling=pooling, per_step=per_step, head=head, tags=tags,
-                       constrain_bio=constrain_bio, prefix=member_prefix(k))
-               for k in range(ensemble)]
-    outputs = EnsembleAverage(name=ENSEMBLE_LAYER)(members) if ensemble > 1 else members[0]
-    return keras.Model(inputs, outputs, name=name)
-
-
-def _member(architecture, x, features, *, n_classes, units, dropout, recurrent_dropout, pooling, per_step, head, tags,
-            constrain_bio, prefix):
-    """The recurrent layers, pooling, convolution branch and output of one member, its layer names after ``prefix``."""
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
         x = architecture.apply(x, size, return_sequences=per_step or not (last and pooling == "last"), dropout=dropout,
-                               recurrent_dropout=recurrent_dropout, name=f"{prefix}{architecture.name}_{depth + 1}")
+                               recurrent_dropout=recurrent_dropout, name=f"{architecture.name}_{depth + 1}")
     if pooling == "attention" and not per_step:
-        x = AdditivePooling(units=units[-1], name=f"{prefix}attention_pooling")(x)
+        x = AdditivePooling(units=units[-1], name="attention_pooling")(x)
     elif pooling != "last" and not per_step:
-        x = SequencePooling(pooling, name=f"{prefix}{pooling}_pooling")(x)
+        x = SequencePooling(pooling, name=f"{pooling}_pooling")(x)
     if architecture.convolution:
         branch = ConvolutionBranch(squeeze_excite=architecture.convolution == "mfcn", per_step=per_step,
-                                   name=f"{prefix}convolution_branch")(features)
-        x = keras.layers.Concatenate(name=f"{prefix}with_convolutions")([x, branch])
+                                   name="convolution_branch")(features)
+        x = keras.layers.Concatenate(name="with_convolutions")([x, branch])
     if dropout:
-        x = keras.layers.Dropout(dropout, name=f"{prefix}head_dropout")(x)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     if head == "crf":
         potentials = keras.layers.Dense(n_classes, name="potentials")(x)
-        return CRF(n_classes, tags=tags, constrain_bio=constrain_bio, name="crf")(potentials)
-    return keras.layers.Dense(n_classes, activation="softmax", name=f"{prefix}probabilities")(x)
+        outputs = CRF(n_classes, tags=tags, constrain_bio=constrain_bio, name="crf")(potentials)
+    else:
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
 
 
-def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task="many-to-one", ensemble=1):
+def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, task="many-to-one"):
     """Raise :class:`ConfigError` for a setting the builder cannot use; return the units (the spec's, if it has them)."""
     architecture = get_architecture(arch)
     task = tasks.get_task(task)
-    if ensemble is not None:  # None: the adapter's default, resolved before building
-        if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
-            raise ConfigError(f"The 'ensemble' parameter must be a positive integer. Got {ensemble!r} instead.")
-        if ensemble > 1 and task.per_step:
-            raise ConfigError(f"--ensemble {ensemble} applies to one label per sequence; --task {task.name} labels "
-                              f"every step: leave it out (or --ensemble 1)")
     if architecture.attention and (pooling not in ("auto", "attention") or task.per_step):
         raise ConfigError(f"{arch!r} pools with attention; it does not go with "
                           f"{'--task ' + task.name if task.per_step else '--pooling ' + pooling}")

@@ -85,14 +85,14 @@ class Task:
     def check_arch(self, architecture):
         """Raise :class:`~seqclf.errors.ConfigError` for an architecture this task cannot use; all are fine here."""
 
-    def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name, ensemble=1):
+    def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name):
         """The uncompiled model for ``adapter``'s encoded input: a classifier (:func:`~seqclf.models.builders.
-        build_classifier`) with a softmax per sequence, or per step; ``ensemble`` members averaged."""
+        build_classifier`) with a softmax per sequence, or per step."""
         from ..models.builders import build_classifier
 
         return build_classifier(arch, n_classes=len(adapter.classes_), units=units, dropout=dropout,
                                 recurrent_dropout=recurrent_dropout, task=self, pooling=pooling, name=name,
-                                ensemble=ensemble, **adapter.model_inputs())
+                                **adapter.model_inputs())
 
     def predictions(self, model, adapter, frame):
         """What the fitted ``model`` (raw input in) gives for the rows of ``frame``: class probabilities here,

@@ -42,8 +42,7 @@ class SequenceToSequence(Task):
 
         check_encoder(architecture)
 
-    def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name, ensemble=1):
-        """The encoder-decoder (``pooling`` does not apply; ``ensemble`` is 1: a per-step task has no members)."""
+    def build(self, arch, adapter, units, dropout, recurrent_dropout, pooling, name):
         from ..models.seq2seq import build_seq2seq
 
         return build_seq2seq(arch, units=units, dropout=dropout, recurrent_dropout=recurrent_dropout, name=name,

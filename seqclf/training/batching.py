@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..models.ensemble import member_weights
-
 
 class LengthBuckets:
     """Batches of examples of about the same length, each cut to its longest real step.
@@ -22,8 +20,7 @@ class LengthBuckets:
     indices, ``(n, T)`` per step with -1 on padding (which gets weight 0), or ``(n,)`` per
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
     after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
-    to weight (``None``: 1); with ``folds`` (one label per sequence), the weights are per member ``(n, n_members)``,
-    0 for the member whose fold an example is in. The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
+    to weight (``None``: 1). The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
     the targets: a translation's source) are cut to their own longest real step instead. :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
@@ -31,9 +28,8 @@ class LengthBuckets:
 
     POOL = 50
 
-    def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None, own_lengths=(), folds=None, n_members=1):
+    def __init__(self, x, y, n_classes, batch_size, weights=None, seed=None, own_lengths=()):
         self.x, self.several = (x, True) if isinstance(x, (list, tuple)) else ([x], False)
-        self.folds, self.n_members = folds, n_members
         self.own_lengths = set(own_lengths)
         self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
         if y.ndim == 2 or token_ids(self.x[0]):
@@ -66,10 +62,7 @@ class LengthBuckets:
         x = [array[index, :_own_width(array[index]) if i in self.own_lengths else width]
              for i, array in enumerate(self.x)]
         y = self.y[index, :width] if self.y.ndim == 2 else self.y[index]
-        weights = step_weights(y, self.weights, self.n_classes)
-        if self.folds is not None:
-            weights = member_weights(weights, self.folds[index], self.n_members)
-        return (tuple(x) if self.several else x[0]), one_hot(y, self.n_classes), weights
+        return (tuple(x) if self.several else x[0]), one_hot(y, self.n_classes), _step_weights(y, self.weights, self.n_classes)
 
     def dataset(self):
         """One pass = one epoch (replanned each time when seeded), two batches made ahead."""
@@ -83,7 +76,7 @@ class LengthBuckets:
         inputs = tuple(tf.TensorSpec(free + a.shape[2:], tf.as_dtype(a.dtype)) for a in self.x)
         targets = free[: self.y.ndim] + (self.n_classes,)
         signature = (inputs if self.several else inputs[0], tf.TensorSpec(targets, tf.float32),
-                     tf.TensorSpec(free[: self.y.ndim] + ((self.n_members,) if self.folds is not None else ()), tf.float32))
+                     tf.TensorSpec(free[: self.y.ndim], tf.float32))
         batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
         return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
@@ -162,7 +155,7 @@ def one_hot(y, n_classes):
     return np.eye(n_classes, dtype="float32")[np.maximum(y, 0)] * (np.asarray(y) >= 0)[..., None]
 
 
-def step_weights(y, weights, n_classes):
+def _step_weights(y, weights, n_classes):
     """Sample weights per example or step: the class weight (1 without weights), 0 on padding (-1)."""
     by_class = np.array([(weights or {}).get(c, 1.0) for c in range(n_classes)], "float32")
     return np.where(y >= 0, by_class[np.maximum(y, 0)], 0.0).astype("float32")

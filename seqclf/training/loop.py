@@ -11,10 +11,9 @@ import tensorflow as tf
 from .. import distribute
 from ..errors import ConfigError, TrainingError
 from ..models.crf import CRFLoss, crf_layer
-from ..models.ensemble import MemberLoss, ensemble_accuracy, member_folds, member_weights, members, training_view
 from ..optimizers import LazyAdam
 from .backup import EpochBackup, TrainingState
-from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, step_weights, token_ids
+from .batching import LengthBuckets, StreamBuckets, Streamed, one_hot, token_ids
 from .callbacks import CtrlC, GradientNorms, NonFiniteLossGuard, StepAccuracy, WarmUpEarlyStopping
 from .settings import check_training_settings, class_weights, class_weights_from_counts, training_budget
 
@@ -66,9 +65,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     weights once per step and can blow up on long sequences (exploding gradients): by default
     all gradients together are scaled down when their global norm exceeds ``clipnorm``, which
     keeps their direction; ``clipvalue`` instead clips each component to [-clipvalue, clipvalue]
-    (and replaces ``clipnorm``). A model whose output averages members
-    (:mod:`seqclf.models.ensemble`) trains each member on its own loss, through its
-    :func:`~seqclf.models.ensemble.training_view`; its accuracy is that of the average. The optimizer is Adam, lazy on embeddings
+    (and replaces ``clipnorm``). The optimizer is Adam, lazy on embeddings
     (:class:`~seqclf.optimizers.LazyAdam`: a batch updates only the rows of its own words). The history
     records per epoch the median and largest global gradient norm before clipping and the share of
     steps clipping changed (:class:`~seqclf.training.callbacks.GradientNorms`).
@@ -110,12 +107,6 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     keeping_best = lr_schedule != "cosine"
     budget.update(keeps="best" if keeping_best else "last", learning_rate=learning_rate, lr_schedule=lr_schedule)
     n_classes = model.output_shape[-1]
-    n_members = members(model)
-    ensemble = n_members > 1
-    if ensemble and (streamed or strategy is not None):
-        raise ConfigError(f"--ensemble {n_members} trains its members in memory on one machine; with "
-                          f"{'streamed data' if streamed else '--strategy'} leave it out (or --ensemble 1)")
-    model = training_view(model)  # the same weights
     bucketed = streamed or strategy is not None or per_step or token_ids(x_train)
     if keeping_best:
         schedule = learning_rate
@@ -126,14 +117,14 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         log.info("a validation split of %d labels is too small to choose an epoch: training all %d epochs with the "
                  "learning rate annealed to 0 and keeping the last (--patience N chooses by validation loss)",
                  n_validation, budget["epochs"])
-    _compile(model, strategy, schedule, clipnorm, clipvalue, label_smoothing, per_step, ensemble)
+    _compile(model, strategy, schedule, clipnorm, clipvalue, label_smoothing, per_step)
     stopper = WarmUpEarlyStopping(monitor="val_loss", patience=budget["patience"], restore_best_weights=keeping_best,
                                   warmup=budget["warmup"] if keeping_best else budget["epochs"])
     history = keras.callbacks.History()
     weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
                else class_weights(y_train[y_train >= 0], n_classes, class_weight))
     fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed,
-                                    own_lengths, n_members)
+                                    own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
     plateau = None
@@ -158,8 +149,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
             else:
                 distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
                                epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
-                               clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None,
-                                                                       ensemble=ensemble),
+                               clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None),
                                restored=distribute.read_backup(model, backup_dir) if backup else None, verbose=verbose)
         if ctrl_c.pressed:
             raise KeyboardInterrupt
@@ -176,30 +166,25 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     return _result(history, guard, stopped_by, time.perf_counter() - started, budget)
 
 
-def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step, ensemble=False):
+def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step):
     """Lazy Adam with clipping, recording the gradient norms (under a strategy, its training step clips the gradients
     summed over workers, and no norms are recorded),
-    smoothed cross-entropy, and accuracy over real steps for per-step targets (of the members' average for an
-    ensemble's training view)."""
-    accuracy = (StepAccuracy() if per_step else
-                keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy") if ensemble else "accuracy")
+    smoothed cross-entropy, and accuracy over real steps for per-step targets."""
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
     with distribute.scope(strategy):
         model.compile(
             optimizer=LazyAdam(learning_rate=learning_rate, record_gradients=strategy is None,
                                **(clipping if strategy is None else {})),
-            loss=training_loss(model, label_smoothing, ensemble=ensemble),
-            metrics=[accuracy],
+            loss=training_loss(model, label_smoothing),
+            metrics=[StepAccuracy() if per_step else "accuracy"],
         )
 
 
-def training_loss(model, label_smoothing, reduction="sum_over_batch_size", ensemble=False):
-    """Cross-entropy with ``label_smoothing`` (each member's, averaged, for an ``ensemble``'s training view); for a
-    model with a CRF output, the CRF's negative log-likelihood."""
+def training_loss(model, label_smoothing, reduction="sum_over_batch_size"):
+    """Cross-entropy with ``label_smoothing``; for a model with a CRF output, the CRF's negative log-likelihood."""
     crf = crf_layer(model)
     if crf is None:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
-        return MemberLoss(loss, reduction=reduction) if ensemble else loss
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction=reduction)
     if label_smoothing:
         raise ConfigError(f"--label-smoothing {label_smoothing:g} does not apply to --head crf (trained on the "
                           f"likelihood of the whole tag sequence); leave it out")
@@ -214,20 +199,15 @@ def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
     return -(-len(y_train) // batch_size)
 
 
-def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, own_lengths=(), n_members=1):
+def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, own_lengths=()):
     """``model.fit``'s training arguments and validation data: length buckets (per step, token ids, streams and
-    strategies; -1 marks padding), or the arrays as they are. An ensemble's members each leave out their own fold of
-    the training examples (:func:`~seqclf.models.ensemble.member_folds`, drawn from NumPy, which is seeded)."""
-    folds = member_folds(y_train, n_members, np.random.default_rng(np.random.randint(2**31))) if n_members > 1 else None
+    strategies; -1 marks padding), or the arrays as they are."""
     if not bucketed:
-        weighting = ({"class_weight": weights} if folds is None else
-                     {"sample_weight": member_weights(step_weights(y_train, weights, n_classes), folds, n_members)})
-        return ({"x": x_train, "y": one_hot(y_train, n_classes), **weighting, "batch_size": batch_size},
+        return ({"x": x_train, "y": one_hot(y_train, n_classes), "class_weight": weights, "batch_size": batch_size},
                 (x_val, one_hot(y_val, n_classes)))
     seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
     buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if isinstance(x_train, Streamed)
-               else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed, own_lengths=own_lengths,
-                                  folds=folds, n_members=n_members))
+               else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed, own_lengths=own_lengths))
     # repeated, with the steps given: one iterator for the whole fit (Keras makes a new one each epoch otherwise,
     # and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
     return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},

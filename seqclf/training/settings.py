@@ -11,8 +11,7 @@ from ..params import PARAMS, SETTINGS
 
 CLASS_WEIGHTS = PARAMS["class_weight"].choices
 #: What ``auto`` means for class weights and label smoothing unless the kind or the task says otherwise.
-AUTO_TRAINING = {"class_weight": "balanced", "label_smoothing": 0.1, "learning_rate": 1e-3, "lr_schedule": "auto",
-                 "ensemble": 1}
+AUTO_TRAINING = {"class_weight": "balanced", "label_smoothing": 0.1, "learning_rate": 1e-3, "lr_schedule": "auto"}
 LR_SCHEDULES = PARAMS["lr_schedule"].choices
 MIN_UPDATES = 600
 MAX_AUTO_EPOCHS = 200
@@ -22,8 +21,7 @@ def _check(settings):
     """Raise :class:`ConfigError` for settings that cannot work; the units of an arch spec win over ``units``."""
     task = tasks.get_task(settings.task)
     settings.units = check_builder_settings(settings.arch or task.default_arch, settings.units, settings.dropout,
-                                            settings.recurrent_dropout, settings.pooling, task,
-                                            settings.ensemble)
+                                            settings.recurrent_dropout, settings.pooling, task)
     check_training_settings(settings.epochs, settings.batch_size, settings.learning_rate, settings.clipnorm,
                             settings.class_weight, settings.patience, settings.label_smoothing, settings.clipvalue,
                             settings.lr_schedule)
