@@ -18,6 +18,7 @@ Run from the project root::
 
     python benchmarks/g2p.py                                # both models, full dictionary
     python benchmarks/g2p.py --words 5000 --epochs 3 --attention additive   # a quick look
+    python benchmarks/g2p.py --words 30000 --epochs 12 --attention additive --option decoder=gru:384
 
 Prints a table and writes ``benchmarks/results/g2p.json``.
 """
@@ -109,6 +110,9 @@ def main():
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--words", type=int, default=None, help="Use a random subset of this many words.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--option", dest="options", action="append", default=[], metavar="NAME=VALUE",
+                        help="A further option of the pairs kind, such as decoder=gru:384 or embedding_dim=128 "
+                             "(repeatable).")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -130,7 +134,7 @@ def main():
                                    dropout=args.dropout, label_smoothing=args.label_smoothing, seed=args.seed)
             data = DataSettings(str(files["train"]), val=str(files["val"]), test=str(files["test"]),
                                 options={"target_tokens": "space", "attention": attention,
-                                         "max_target_length": args.max_target_length})
+                                         "max_target_length": args.max_target_length, **_options(args.options)})
             started = time.perf_counter()
             fit_run(data, settings, out=run, verbose=2)
             seconds = time.perf_counter() - started
@@ -146,7 +150,8 @@ def main():
                              "learning_rate": metrics["budget"]["learning_rate"],
                              "lr_schedule": metrics["budget"]["lr_schedule"],
                              "decode_seconds": round(time.perf_counter() - started, 1),
-                             "parameters": model.n_parameters_})
+                             "parameters": model.n_parameters_, "options": args.options,
+                             "loss_by_epoch": {k: [round(v, 4) for v in model.history_[k]] for k in ("loss", "val_loss")}})
     table = pd.DataFrame(rows)
     print(table[["model", "decoding", "wer", "per", "train_seconds"]].to_string(index=False))
     print("WER by word length (characters):")
@@ -159,6 +164,12 @@ def main():
                                        "published": PUBLISHED, "date": time.strftime("%Y-%m-%d")}, indent=2,
                                       default=str) + "\n")
     print(f"written {args.output}")
+
+
+def _options(pairs):
+    """``NAME=VALUE`` strings as kind options: integers as integers, the rest as strings."""
+    options = dict(pair.split("=", 1) for pair in pairs)
+    return {name: int(value) if value.isdigit() else value for name, value in options.items()}
 
 
 def _scored(words, outputs, references):
