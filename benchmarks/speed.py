@@ -26,6 +26,8 @@ Run from the project root (needs ``pip install -e ".[benchmark]"``, which brings
 
     python benchmarks/speed.py                 # about 90 minutes on 2 cores
     python benchmarks/speed.py --workloads text --no-scaling   # the MR rows, about 20 minutes
+    python benchmarks/speed.py --workloads synthetic sensor --no-scaling \
+        --output benchmarks/results/speed_synthetic_sensor.json   # rows (b) and (c), kept apart from the MR rows
 
 Prints tables and writes ``benchmarks/results/speed.json``.
 """
@@ -380,6 +382,7 @@ def main():
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--scaling-only", action="store_true", help="measure the growth again, keep the comparison")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every implementation")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes [default: %(default)s]")
     parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fit-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -406,14 +409,14 @@ def main():
     if grown:
         print()
         print(pd.DataFrame(grown).to_string(index=False))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.output.parent.mkdir(exist_ok=True)
+    args.output.write_text(json.dumps({
         "machine": "2 CPU cores, no GPU", "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {"batch": BATCH, "units": UNITS, "embedding": EMBEDDING, "vocabulary": VOCABULARY,
                      "predict_batch": PREDICT_BATCH, "epochs": args.epochs, "rounds": args.rounds},
         "summary": summarised, "comparison": rows, "scaling": grown,
     }, indent=2) + "\n")
-    print(f"written {RESULTS.relative_to(ROOT)}")
+    print(f"written {args.output}")
 
 
 if __name__ == "__main__":
