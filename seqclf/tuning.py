@@ -201,7 +201,7 @@ def tune_run(data, settings, out, tuner="hyperband", max_trials=20, time_budget=
     space = read_space(space, adapter.kind, adapter.task.per_step)
     budget = _max_epochs(settings, len(train_frame))
     project = out.parent / f".{out.name}.tuning"
-    if not os.environ.get("KERASTUNER_ORACLE_IP"):
+    if not _distributed():
         _restore(project)
     search = _search_class()(
         estimator, adapter, train_frame, val_frame, data.data, objective, seconds, max_trials,
@@ -268,7 +268,7 @@ def _search_class():
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            if not os.environ.get("KERASTUNER_ORACLE_IP"):
+            if not _distributed():
                 _checkpoint(Path(self.project_dir))
             best = self.oracle.get_best_trials(1)
             finished = self.oracle.get_trial(trial.trial_id)
@@ -331,9 +331,14 @@ def _quiet(names=("seqclf.training", "seqclf.estimators", "seqclf.data")):
             logger.setLevel(level)
 
 
+def _distributed():
+    """Whether KerasTuner's distributed tuning is on (a chief serves the oracle and keeps its state)."""
+    return bool(os.environ.get("KERASTUNER_ORACLE_IP"))
+
+
 def _worker():
     """Whether this process is a worker of KerasTuner's distributed tuning (its chief serves the oracle)."""
-    return bool(os.environ.get("KERASTUNER_ORACLE_IP")) and os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
+    return _distributed() and os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
 
 
 def _oracle(keras_tuner, tuner, objective, hp, max_trials, max_epochs, seed):
