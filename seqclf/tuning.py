@@ -384,14 +384,16 @@ def trials_table(oracle, objective):
 def plot_trials(trials, objective, path):
     """``tuning.png``: the objective of each trial in order, and the best so far."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(8, 4), layout="constrained")
     axes = figure.subplots()
     scores = pd.to_numeric(trials[objective], errors="coerce").to_numpy()
-    order = np.arange(1, len(scores) + 1)
+    order = pd.to_numeric(trials["trial"]).to_numpy()  # numbered as in trials.csv and the progress lines
     axes.plot(order, scores, "o", label="trial")
     best = (np.fmin.accumulate if OBJECTIVES[objective] == "min" else np.fmax.accumulate)(scores)
     axes.step(order, best, where="post", label="best so far")
     axes.set(xlabel="trial", ylabel=objective, title=f"seqclf tune: {objective} by trial")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     figure.savefig(path, dpi=100)
