@@ -125,11 +125,6 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
     else:
         inputs = keras.Input(shape=(None, n_features), name="features")
         x = inputs
-        import os, json
-        if os.environ.get("SEQCLF_AUG") and not per_step:
-            from .augment import SeriesAugmentation
-            x = SeriesAugmentation(**json.loads(os.environ["SEQCLF_AUG"]), name="series_augmentation")(x)
-        augmented = x
         if downsample > 1:
             if per_step:
                 raise ConfigError(f"--downsample does not apply to --task {task.name} (it needs a label per input step)")
@@ -137,7 +132,7 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = MissingValueMask(name="missing_value_mask")(x)
     features = x  # what the convolution branch reads, beside the recurrent layers
     if architecture.convolution and series_length and n_features is not None and not per_step:
-        x = DimensionShuffle(series_length, name="dimension_shuffle")(augmented)
+        x = DimensionShuffle(series_length, name="dimension_shuffle")(inputs)
     x = RightPaddedMask(name="right_padded_mask")(x)  # a mask cuDNN can read, for a GPU
     for depth, size in enumerate(units):
         last = depth == len(units) - 1
