@@ -131,13 +131,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             val_frame = adapter.prepare(as_frame(val_X, val_y, adapter.input_column(), adapter.label_col),
                                         "validation_data")
             adapter.task.check_held_out(adapter, adapter.check_classes(frame, source), {"validation_data": val_frame})
-        return self.fit_examples(adapter, frame, val_frame, source, validation_cut=validation_data is None)
+        return self.fit_examples(adapter, frame, val_frame, source)
 
-    def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None, log_dir=None, validation_cut=False):
+    def fit_examples(self, adapter, frame, val_frame, source="X", backup_dir=None, log_dir=None):
         """Fit on training and validation examples that ``adapter`` has prepared (``seqclf fit`` splits first).
-
-        ``validation_cut``: ``val_frame`` was cut from the training data rather than chosen by the user, so when it is too
-        small to choose an epoch its examples train too (:func:`seqclf.training.train`'s ``small_validation_trains``).
 
         ``frame`` may be a :class:`~seqclf.data.shards.RowStream` (text shards read a chunk at a time).
         ``backup_dir``: back up each finished epoch there and resume from it (see :func:`seqclf.training.train`).
@@ -175,7 +172,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             lr_schedule=self.lr_schedule_, clipnorm=settings.clipnorm, clipvalue=settings.clipvalue,
             class_weight=self.class_weight_, patience=settings.patience, label_smoothing=self.label_smoothing_,
             verbose=self.verbose or 0, backup_dir=backup_dir, strategy=strategy, per_step=task.per_step,
-            own_lengths=task.own_lengths, log_dir=self.tensorboard_dir_, small_validation_trains=validation_cut,
+            own_lengths=task.own_lengths, log_dir=self.tensorboard_dir_,
         )
         if strategy is not None:
             core = distribute.local_copy(core)

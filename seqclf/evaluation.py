@@ -32,23 +32,16 @@ def classification_metrics(y_true, y_pred, classes):
     }
 
 
-def validation_label(budget):
-    """What to call the validation split's figures: ``"validation (trained on)"`` when its examples trained too
-    (:func:`seqclf.training.train`: a split too small to choose an epoch), else ``"validation"``."""
-    return "validation (trained on)" if budget.get("validation") == "trained on" else "validation"
-
-
-def plot_learning_curves(history, path=None, best_epoch=None, validation="validation"):
-    """Loss and accuracy per epoch, training against validation (its curves called ``validation``), the kept epoch
-    marked, and, when recorded, the gradient norm before clipping (median and largest per epoch) with the share of
-    steps clipped; returns the figure."""
+def plot_learning_curves(history, path=None, best_epoch=None):
+    """Loss and accuracy per epoch, training against validation, the kept epoch marked, and, when recorded, the
+    gradient norm before clipping (median and largest per epoch) with the share of steps clipped; returns the figure."""
     gradients = "gradient_norm_median" in history
     figure = Figure(figsize=(13.5 if gradients else 9, 3.5), layout="constrained")
     panels = figure.subplots(1, 3 if gradients else 2)
     for axes, metric in zip(panels, ("loss", "accuracy")):
         epochs = np.arange(1, len(history[metric]) + 1)
         axes.plot(epochs, history[metric], marker="o", label="training")
-        axes.plot(epochs, history[f"val_{metric}"], marker="o", label=validation)
+        axes.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
         _finish(axes, best_epoch, metric)
     if gradients:
         axes = panels[2]

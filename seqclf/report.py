@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
-from .evaluation import validation_label
 from .rundir import CONFIG, METRICS, check_run_dir, write_atomically, write_json
 from .tasks import of_run
 
@@ -139,8 +138,7 @@ def _metrics_table(metrics):
     splits = [split for split in ("val", "test") if isinstance(metrics.get(split), dict)]
     columns = {split: _scalars(metrics[split]) for split in splits}
     names = list(dict.fromkeys(name for split in splits for name in columns[split]))
-    named = {"val": validation_label(metrics.get("budget", {})), "test": "test"}
-    head = "<tr><th>metric</th>" + "".join(f"<th>{named[s]}</th>" for s in splits) + "</tr>"
+    head = "<tr><th>metric</th>" + "".join(f"<th>{'validation' if s == 'val' else s}</th>" for s in splits) + "</tr>"
     rows = "".join(f"<tr><th>{_e(name)}</th>" + "".join(_cell(columns[s][name]) if name in columns[s] else "<td></td>"
                                                         for s in splits) + "</tr>" for name in names)
     return f"<table id=metrics>{head}{rows}</table>"

@@ -193,7 +193,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
     """
     import pandas as pd
 
-    from .evaluation import plot_learning_curves, validation_label
+    from .evaluation import plot_learning_curves
     from .models.cudnn import kernels
     from .report import REPORT, render, write_examples
 
@@ -219,7 +219,7 @@ def write_run(estimator, out, name="model", settings=None, data=None, test=None)
         if estimator.history_:
             pd.DataFrame(estimator.history_).rename_axis("epoch").rename(lambda e: e + 1).to_csv(partial / "history.csv")
             plot_learning_curves(estimator.history_, partial / "learning_curves.png",
-                                 result.best_epoch if result else None, validation_label(result.budget if result else {}))
+                                 result.best_epoch if result else None)
         if test is not None:
             adapter.task.write_test_reports(partial, adapter, test_frame, test_probabilities, metrics)
             write_examples(partial, adapter.task, adapter, test_frame, test_probabilities)

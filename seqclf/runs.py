@@ -108,7 +108,7 @@ def _fit_as_worker(data, settings, out):
         raise ConfigError("--walk-forward trains one model per fold; run it on one machine (unset TF_CONFIG)")
     estimator, adapter, frame = _prepared(data, settings, verbose=0)
     train_frame, val_frame, _ = _split(adapter, frame, data, settings)
-    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, validation_cut=not data.val)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data)
     log.info("training done; the chief writes the run directory %s", out)
     return None
 
@@ -196,8 +196,7 @@ def _fit_and_test(estimator, adapter, train_frame, val_frame, test_frame, data, 
         adapter.task.check_held_out(adapter, adapter.check_classes(train_frame, data.data),
                                     {data.val or f"{data.data} (validation)": val_frame,
                                      data.test or f"{data.data} (test)": test_frame})
-    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir, log_dir=log_dir,
-                           validation_cut=not data.val)
+    estimator.fit_examples(adapter, train_frame, val_frame, source=data.data, backup_dir=backup_dir, log_dir=log_dir)
     log.info("model %s %s: %s parameters; classes: %s", estimator.arch_, list(estimator.settings().units),
              f"{estimator.n_parameters_:,}", ", ".join(estimator.adapter_.classes_))
     model, adapter = estimator.model_, estimator.adapter_

@@ -181,24 +181,6 @@ def test_a_validation_split_too_small_to_choose_trains_every_epoch_annealed_and_
                           xv, 1 - yv, epochs=6, batch_size=8, patience=1, verbose=0).budget["keeps"] == "best"
 
 
-@pytest.mark.parametrize("cut", [True, False])
-def test_a_validation_split_cut_from_the_data_and_too_small_to_choose_trains_too(cut):
-    """Its examples use words training never has (15 means 0, 16 means 1): learnt only if they trained."""
-    training.seed_everything(0)
-    model = build_classifier("gru", n_classes=2, units=(8,), vocab_size=20, embedding_dim=4)
-    x, y = _data(0, 32)
-    x = np.minimum(x, 10)  # training words 1-10
-    xv, yv = np.repeat([[15] * 4 + [0] * 3, [16] * 7], 4, axis=0), np.repeat([0, 1], 4)  # 8, longer than training's
-    result = training.train(model, x, y, xv, yv, epochs=30, batch_size=8, learning_rate=0.01, verbose=0,
-                            small_validation_trains=cut)
-    assert result.budget["validation"] == ("trained on" if cut else "held out") and result.budget["keeps"] == "last"
-    assert result.history["val_accuracy"][-1] == (1.0 if cut else 0.5)  # held out: unseen words, one class for all
-    if cut:
-        assert training.train(build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3), x, y,
-                              xv, yv, epochs=2, batch_size=8, patience=1, verbose=0,  # chosen by validation loss
-                              small_validation_trains=True).budget["validation"] == "held out"
-
-
 def test_every_epochs_validation_is_one_whole_pass_over_the_validation_split():
     """The validation batches repeat on one iterator for the whole fit: each epoch must still read each example once."""
     training.seed_everything(0)

@@ -44,8 +44,7 @@ def seed_everything(seed):
 
 def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None, learning_rate=1e-3,
           lr_schedule="auto", clipnorm=1.0, clipvalue=None, class_weight="balanced", patience=None, label_smoothing=0.0,
-          verbose=1, backup_dir=None, strategy=None, per_step=False, own_lengths=(), log_dir=None,
-          small_validation_trains=False):
+          verbose=1, backup_dir=None, strategy=None, per_step=False, own_lengths=(), log_dir=None):
     """Compile and fit ``model``; keep the weights of the epoch with the lowest validation loss, or, on a validation
     split too small to tell epochs apart (or with ``lr_schedule="cosine"``), of the last epoch of a learning rate
     annealed to 0.
@@ -76,10 +75,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     epoch of all, the warm-up's included. With fewer than :data:`MIN_VALIDATION` labels in the
     validation split (a few series) and ``patience`` left to auto, its loss is noise: training
     runs every epoch instead, the learning rate follows a cosine from ``learning_rate`` down to 0
-    (Keras' ``CosineDecay``), and the last epoch is kept; with ``small_validation_trains`` (a validation split that
-    was cut from the training data, not chosen by the user) its examples then train too, since they choose nothing,
-    and its per-epoch figures are on examples the model has seen (``budget["validation"]`` says ``"trained on"``).
-    ``lr_schedule`` chooses instead: ``"constant"``,
+    (Keras' ``CosineDecay``), and the last epoch is kept. ``lr_schedule`` chooses instead: ``"constant"``,
     ``"plateau"`` (Keras' ``ReduceLROnPlateau``: the rate is halved after each epoch whose validation loss is not
     the lowest yet; the best epoch is kept) or ``"cosine"`` (the annealing above, whatever the validation's size).
 
@@ -104,16 +100,12 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     check_training_settings(epochs, batch_size, learning_rate, clipnorm, class_weight, patience, label_smoothing,
                             clipvalue, lr_schedule)
     streamed = isinstance(x_train, Streamed)
+    budget = training_budget(len(x_train.rows) if streamed else len(y_train), epochs, batch_size, patience)
     n_validation = int(np.sum(np.asarray(y_val) >= 0))
     too_small = lr_schedule == "auto" and patience is None and n_validation < MIN_VALIDATION
     lr_schedule = "cosine" if too_small else "constant" if lr_schedule == "auto" else lr_schedule
     keeping_best = lr_schedule != "cosine"
-    trains_on_validation = too_small and small_validation_trains and not streamed
-    if trains_on_validation:  # a handful of examples that choose nothing: more to learn from (Pickup: 40 -> 50 series)
-        x_train, y_train = _joined(x_train, x_val), _joined(y_train, y_val, fill=-1)  # -1: padding steps
-    budget = training_budget(len(x_train.rows) if streamed else len(y_train), epochs, batch_size, patience)
-    budget.update(keeps="best" if keeping_best else "last", learning_rate=learning_rate, lr_schedule=lr_schedule,
-                  validation="trained on" if trains_on_validation else "held out")
+    budget.update(keeps="best" if keeping_best else "last", learning_rate=learning_rate, lr_schedule=lr_schedule)
     n_classes = model.output_shape[-1]
     bucketed = streamed or strategy is not None or per_step or token_ids(x_train)
     if keeping_best:
@@ -123,9 +115,8 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=budget["epochs"] * steps)
     if too_small:
         log.info("a validation split of %d labels is too small to choose an epoch: training all %d epochs with the "
-                 "learning rate annealed to 0 and keeping the last%s (--patience N chooses by validation loss)",
-                 n_validation, budget["epochs"], "; its examples train too, so its figures are on seen examples"
-                 if trains_on_validation else "")
+                 "learning rate annealed to 0 and keeping the last (--patience N chooses by validation loss)",
+                 n_validation, budget["epochs"])
     _compile(model, strategy, schedule, clipnorm, clipvalue, label_smoothing, per_step)
     stopper = WarmUpEarlyStopping(monitor="val_loss", patience=budget["patience"], restore_best_weights=keeping_best,
                                   warmup=budget["warmup"] if keeping_best else budget["epochs"])
@@ -223,19 +214,6 @@ def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, buc
     # otherwise, and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
     return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
             {"validation_data": val_buckets.dataset().repeat(), "validation_steps": len(val_buckets)})
-
-
-def _joined(first, second, fill=None):
-    """Two sets of encoded examples one after the other (arrays, or lists of them for several inputs), the time axis
-    padded to the longer one with ``fill`` (default: NaN for float values, 0 for token ids)."""
-    if isinstance(first, (list, tuple)):
-        return type(first)(_joined(a, b, fill) for a, b in zip(first, second))
-    if first.ndim > 1:
-        width = max(first.shape[1], second.shape[1])
-        value = fill if fill is not None else np.nan if first.dtype.kind == "f" else 0
-        first, second = (np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2), constant_values=value)
-                         for a in (first, second))
-    return np.concatenate([first, second])
 
 
 def _result(history, guard, stopped_by, seconds, budget):
