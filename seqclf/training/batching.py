@@ -21,12 +21,8 @@ class LengthBuckets:
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
     after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
     to weight (``None``: 1). The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
-    the targets: a translation's source) are cut to their own longest real step instead.
-
-    :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``: the batches of every epoch are
-    planned at once in NumPy (which rows, in which order) and cut from the arrays inside TensorFlow, so no Python runs
-    per batch during training (a generator's dataset did, and dropping its iterator stalled a fit by seconds). The
-    time axis is declared free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
+    the targets: a translation's source) are cut to their own longest real step instead. :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
+    free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
     """
 
@@ -37,12 +33,12 @@ class LengthBuckets:
         self.own_lengths = set(own_lengths)
         self.y, self.n_classes, self.batch_size, self.weights = y, n_classes, batch_size, weights
         if y.ndim == 2 or token_ids(self.x[0]):
-            self.lengths = _real_lengths(y >= 0 if y.ndim == 2 else self.x[0] > 0, empty=1)
+            real = y >= 0 if y.ndim == 2 else self.x[0] > 0
+            self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
         else:  # series of numbers: their full length (missing steps are masked inside the model)
             self.lengths = np.full(len(y), self.x[0].shape[1])
         self.rng = None if seed is None else np.random.default_rng(seed)
         self._plan()
-        self._cut = None
 
     def _plan(self):
         n, size = len(self.y), self.batch_size
@@ -61,41 +57,28 @@ class LengthBuckets:
         return len(self.batches)
 
     def __getitem__(self, number):
-        """Batch ``number`` of the current plan as NumPy arrays ``(x, one-hot y, weights)``."""
-        self._tensors()
-        return tf.nest.map_structure(lambda t: t.numpy(), self._batch(tf.constant(self.batches[number])))
+        index = self.batches[number]
+        width = int(self.lengths[index].max())
+        x = [array[index, :_own_width(array[index]) if i in self.own_lengths else width]
+             for i, array in enumerate(self.x)]
+        y = self.y[index, :width] if self.y.ndim == 2 else self.y[index]
+        return (tuple(x) if self.several else x[0]), one_hot(y, self.n_classes), _step_weights(y, self.weights, self.n_classes)
 
-    def _tensors(self):
-        """The arrays as tensors, made once (eagerly: inside the dataset's function they would become constants)."""
-        if self._cut is None:
-            by_class = [(self.weights or {}).get(c, 1.0) for c in range(self.n_classes)]
-            self._cut = ([tf.constant(a) for a in self.x], tf.constant(self.lengths),
-                         {i: tf.constant(_real_lengths(self.x[i] > 0, empty=0)) for i in self.own_lengths},
-                         tf.constant(self.y), tf.constant(by_class, tf.float32))
-
-    def _batch(self, rows):
-        """The batch of example numbers ``rows``: inputs cut to the batch's longest real step (or their own), one-hot
-        targets (padding: zeros) and weights (the class weight; 0 on padding)."""
-        inputs, lengths, own, y, by_class = self._cut
-        width = tf.reduce_max(tf.gather(lengths, rows))
-        x = [tf.gather(array, rows)[:, :tf.maximum(tf.reduce_max(tf.gather(own[i], rows)), 1) if i in own else width]
-             for i, array in enumerate(inputs)]
-        y = tf.gather(y, rows)
-        if self.y.ndim == 2:
-            y = y[:, :width]
-        weights = tf.where(y >= 0, tf.gather(by_class, tf.maximum(y, 0)), 0.0)
-        return (tuple(x) if self.several else x[0]), tf.one_hot(y, self.n_classes), weights
-
-    def dataset(self, epochs=1):
-        """The batches of ``epochs`` epochs (replanned for each when seeded), two made ahead."""
-        plans = []
-        for _ in range(epochs):
-            plans += self.batches
+    def dataset(self):
+        """One pass = one epoch (replanned each time when seeded), two batches made ahead."""
+        def epoch():
+            for number in range(len(self)):
+                yield self[number]
             if self.rng is not None:
                 self._plan()
-        rows = tf.RaggedTensor.from_row_lengths(np.concatenate(plans).astype("int64"), [len(b) for b in plans])
-        self._tensors()
-        return tf.data.Dataset.from_tensor_slices(rows).map(self._batch).prefetch(2)
+
+        free = (None, None)
+        inputs = tuple(tf.TensorSpec(free + a.shape[2:], tf.as_dtype(a.dtype)) for a in self.x)
+        targets = free[: self.y.ndim] + (self.n_classes,)
+        signature = (inputs if self.several else inputs[0], tf.TensorSpec(targets, tf.float32),
+                     tf.TensorSpec(free[: self.y.ndim], tf.float32))
+        batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
 @dataclass
@@ -160,12 +143,19 @@ def token_ids(x):
     return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
 
 
-def _real_lengths(real, empty):
-    """Each row's steps up to its last real one (``real``: ``(n, T)`` booleans); ``empty`` for a row without one."""
-    return np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), empty).astype("int64")
+def _own_width(ids):
+    """The longest real step of a batch of token ids ``(n, T)``, 0 padding after each one's tokens."""
+    real = ids > 0
+    return max(1, int(real.shape[1] - np.argmax(real[:, ::-1], axis=1).min())) if real.any() else 1
 
 
 def one_hot(y, n_classes):
     """One-hot targets; padding (-1) as a row of zeros. (Keras' ``to_categorical`` would drop a last axis of
     length 1: a batch of one-step sequences.)"""
     return np.eye(n_classes, dtype="float32")[np.maximum(y, 0)] * (np.asarray(y) >= 0)[..., None]
+
+
+def _step_weights(y, weights, n_classes):
+    """Sample weights per example or step: the class weight (1 without weights), 0 on padding (-1)."""
+    by_class = np.array([(weights or {}).get(c, 1.0) for c in range(n_classes)], "float32")
+    return np.where(y >= 0, by_class[np.maximum(y, 0)], 0.0).astype("float32")

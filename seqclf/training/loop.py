@@ -124,7 +124,7 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     weights = (class_weights_from_counts(x_train.label_counts, class_weight) if streamed
                else class_weights(y_train[y_train >= 0], n_classes, class_weight))
     fit_data, validation = _batches(x_train, y_train, x_val, y_val, n_classes, budget["batch_size"], weights, bucketed,
-                                    budget["epochs"], own_lengths)
+                                    own_lengths)
     guard = NonFiniteLossGuard()  # after the early stopper: on a NaN its restore wins
     callbacks = [GradientNorms(), stopper, history, guard]  # the norms first: they join the logs History keeps
     plateau = None
@@ -200,7 +200,7 @@ def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
     return -(-len(y_train) // batch_size)
 
 
-def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, epochs, own_lengths=()):
+def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, own_lengths=()):
     """``model.fit``'s training and validation arguments: length buckets (per step, token ids, streams and
     strategies; -1 marks padding), or the arrays as they are."""
     if not bucketed:
@@ -210,10 +210,9 @@ def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, buc
     buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if isinstance(x_train, Streamed)
                else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed, own_lengths=own_lengths))
     val_buckets = LengthBuckets(x_val, y_val, n_classes, batch_size, own_lengths=own_lengths)
-    # every epoch's batches planned at once (a stream's pools come as it reads them), both repeated with their steps
-    # given: one iterator each for the whole fit (Keras makes a new one each epoch otherwise)
-    planned = buckets.dataset() if isinstance(buckets, StreamBuckets) else buckets.dataset(epochs)
-    return ({"x": planned.repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
+    # both repeated, with their steps given: one iterator each for the whole fit (Keras makes a new one each epoch
+    # otherwise, and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
+    return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
             {"validation_data": val_buckets.dataset().repeat(), "validation_steps": len(val_buckets)})
 
 
