@@ -118,11 +118,10 @@ def local_copy(model):
     return copy
 
 
-def fit(model, strategy, train_batches, steps, val_batches, val_steps, *, epochs, callbacks, clipnorm, clipvalue,
-        loss, restored, verbose):
+def fit(model, strategy, train_batches, steps, val_batches, *, epochs, callbacks, clipnorm, clipvalue, loss, restored,
+        verbose):
     """Train a compiled ``model`` created in ``strategy.scope()`` on tf.data batches ``(x, one-hot y, weights)``:
-    ``train_batches`` repeats, ``steps`` of them make an epoch; ``val_batches`` repeats too, ``val_steps`` of them
-    make a validation pass.
+    ``train_batches`` repeats, ``steps`` of them make an epoch.
 
     Padding steps carry weight 0 and a target row of zeros. The loss of a global batch is the
     weighted ``loss`` (a Keras loss without reduction: one value per step) summed over its real steps, divided by their number over all workers
@@ -132,6 +131,7 @@ def fit(model, strategy, train_batches, steps, val_batches, val_steps, *, epochs
     workers see the same loss). ``restored`` is the chief's :func:`read_backup` (``None`` elsewhere): every worker
     starts from it.
     """
+    val_steps = int(val_batches.cardinality())
     train_data, val_data = (strategy.experimental_distribute_dataset(_split_batches(d)) for d in (train_batches, val_batches))
     train_step, val_step = _steps(model, strategy, clipnorm, clipvalue, loss)
     callbacks = keras.callbacks.CallbackList(callbacks, add_progbar=verbose > 0, model=model, verbose=verbose,
@@ -141,7 +141,7 @@ def fit(model, strategy, train_batches, steps, val_batches, val_steps, *, epochs
         model.optimizer.build(model.trainable_variables)
     callbacks.on_train_begin()
     first = _from_chief(strategy, model, restored)
-    done, batches, val_batches = first, iter(train_data), iter(val_data)  # one iterator each for the whole fit
+    done, batches = first, iter(train_data)
     try:
         for epoch in range(first, epochs):
             callbacks.on_epoch_begin(epoch)
@@ -156,9 +156,9 @@ def fit(model, strategy, train_batches, steps, val_batches, val_steps, *, epochs
                     break
             if not np.isfinite(loss):
                 break
-            val = np.zeros(3)
+            val, val_iterator = np.zeros(3), iter(val_data)
             for _ in range(val_steps):
-                loss, hits, count = (float(v) for v in val_step(val_batches))
+                loss, hits, count = (float(v) for v in val_step(val_iterator))
                 val += (loss * count, hits, count)
             logs |= {"val_loss": val[0] / max(val[2], 1), "val_accuracy": val[1] / max(val[2], 1)}
             callbacks.on_epoch_end(epoch, logs)

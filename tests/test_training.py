@@ -181,16 +181,6 @@ def test_a_validation_split_too_small_to_choose_trains_every_epoch_annealed_and_
                           xv, 1 - yv, epochs=6, batch_size=8, patience=1, verbose=0).budget["keeps"] == "best"
 
 
-def test_every_epochs_validation_is_one_whole_pass_over_the_validation_split():
-    """The validation batches repeat on one iterator for the whole fit: each epoch must still read each example once."""
-    training.seed_everything(0)
-    model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
-    (x, y), (xv, yv) = _data(0, 32), _data(1, 29)  # 3 full validation batches and one of 5; too few: keeps the last
-    result = training.train(model, x, y, xv, 1 - yv, epochs=3, batch_size=8, verbose=0)
-    again = model.evaluate(LengthBuckets(xv, 1 - yv, n_classes=2, batch_size=8).dataset(), verbose=0, return_dict=True)
-    assert result.history["val_loss"][-1] == pytest.approx(again["loss"], rel=1e-5)
-
-
 def test_a_plateau_schedule_halves_the_rate_after_each_epoch_without_a_lower_validation_loss():
     training.seed_everything(0)
     model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)

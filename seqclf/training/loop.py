@@ -143,12 +143,11 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
     try:
         with ctrl_c.watching():
             if strategy is None:
-                model.fit(**fit_data, **validation, epochs=budget["epochs"],
+                model.fit(**fit_data, validation_data=validation, epochs=budget["epochs"],
                           initial_epoch=backup.restore(model) if backup else 0, callbacks=callbacks + [ctrl_c],
                           verbose=verbose)
             else:
-                distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation["validation_data"],
-                               validation["validation_steps"],
+                distribute.fit(model, strategy, fit_data["x"], fit_data["steps_per_epoch"], validation,
                                epochs=budget["epochs"], callbacks=callbacks + [ctrl_c], clipnorm=clipnorm,
                                clipvalue=clipvalue, loss=training_loss(model, label_smoothing, reduction=None),
                                restored=distribute.read_backup(model, backup_dir) if backup else None, verbose=verbose)
@@ -201,19 +200,18 @@ def _steps_per_epoch(x_train, y_train, n_classes, batch_size):
 
 
 def _batches(x_train, y_train, x_val, y_val, n_classes, batch_size, weights, bucketed, own_lengths=()):
-    """``model.fit``'s training and validation arguments: length buckets (per step, token ids, streams and
+    """``model.fit``'s training arguments and validation data: length buckets (per step, token ids, streams and
     strategies; -1 marks padding), or the arrays as they are."""
     if not bucketed:
         return ({"x": x_train, "y": one_hot(y_train, n_classes), "class_weight": weights, "batch_size": batch_size},
-                {"validation_data": (x_val, one_hot(y_val, n_classes))})
+                (x_val, one_hot(y_val, n_classes)))
     seed = int(np.random.randint(2**31))  # NumPy is seeded by seed_everything
     buckets = (StreamBuckets(x_train, n_classes, batch_size, weights, seed=seed) if isinstance(x_train, Streamed)
                else LengthBuckets(x_train, y_train, n_classes, batch_size, weights, seed=seed, own_lengths=own_lengths))
-    val_buckets = LengthBuckets(x_val, y_val, n_classes, batch_size, own_lengths=own_lengths)
-    # both repeated, with their steps given: one iterator each for the whole fit (Keras makes a new one each epoch
-    # otherwise, and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
+    # repeated, with the steps given: one iterator for the whole fit (Keras makes a new one each epoch otherwise,
+    # and dropping the old iterator of a generator's dataset stalled some epochs' start by 1.6-2.4 s)
     return ({"x": buckets.dataset().repeat(), "steps_per_epoch": len(buckets), "shuffle": False},
-            {"validation_data": val_buckets.dataset().repeat(), "validation_steps": len(val_buckets)})
+            LengthBuckets(x_val, y_val, n_classes, batch_size, own_lengths=own_lengths).dataset())
 
 
 def _result(history, guard, stopped_by, seconds, budget):
