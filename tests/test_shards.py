@@ -94,6 +94,7 @@ def test_an_epoch_of_stream_batches_holds_every_training_row_once(parquet_shards
     assert sum(int(y[:, 1].sum()) for _, y, _ in epochs[0]) == adapter.class_counts_["pos"]
     first, second = ([int(x.sum()) for x, _, _ in batches] for batches in epochs)
     assert first != second and sum(first) == sum(second)  # reshuffled, the same rows
+    assert buckets.dataset().options().autotune.enabled is False  # see the test of LengthBuckets
 
 
 def test_cli_fits_on_parquet_and_csv_shards_alike(parquet_shards):

@@ -135,6 +135,8 @@ def test_length_buckets_cover_every_example_once_and_cut_batches_to_their_longes
     assert np.mean(widths) < 9  # sorted pools: most batches shorter than the longest example
     epochs = [[int(ids.numpy()[0, 0]) for (ids, _), _, _ in buckets.dataset()] for _ in range(2)]
     assert epochs[0] != epochs[1] and len(epochs[0]) == len(buckets)  # each pass is a new epoch order
+    # no autotuning thread: dropping an iterator waited for its wake-up, stalling the end of model.fit by seconds
+    assert buckets.dataset().options().autotune.enabled is False
 
 
 def test_batches_of_equal_width_first_do_not_fix_the_width():
