@@ -86,6 +86,8 @@ class LazyAdam(keras.optimizers.Adam):
         self.record_gradients = record_gradients
 
     def build(self, var_list):
+        if self.built:  # as Keras' Adam: a second build (a backup's restore) keeps the variables
+            return
         super().build(var_list)
         if self.record_gradients:
             # plain TensorFlow variables, not the optimizer's own: a diagnostic, not state that model.keras saves

@@ -149,6 +149,25 @@ def test_batches_of_equal_width_first_do_not_fix_the_width():
     model.fit(LengthBuckets(x, y, n_classes=2, batch_size=2).dataset(), epochs=1, shuffle=False, verbose=0)  # widths 2, 2, 4
 
 
+@pytest.mark.parametrize("sensor", [False, True])
+def test_the_training_step_is_traced_once(sensor):
+    """The optimizer and the metrics exist before fit: Keras would create them inside the first trace, and TensorFlow
+    would then trace the step a second time."""
+    training.seed_everything(0)
+    (x, y), (xv, yv) = _data(0, 32), _data(1, 16)
+    if sensor:
+        x, xv = x[..., None].astype("float32") / 20, xv[..., None].astype("float32") / 20
+        model = build_classifier("gru", n_classes=2, units=(4,), n_features=1)
+    else:
+        model = build_classifier("gru", n_classes=2, units=(4,), vocab_size=20, embedding_dim=3)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)  # runs in Python once per trace
+    result = training.train(model, x, y, xv, yv, epochs=2, batch_size=8, verbose=0)
+    assert result.epochs_run == 2 and len(traces) == 1
+    assert result.history["accuracy"][0] >= 0  # the metric keeps its name
+
+
 def test_step_accuracy_leaves_padding_out():
     metric = StepAccuracy()
     y_true = np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])  # two real steps, then padding

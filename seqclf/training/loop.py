@@ -169,15 +169,21 @@ def train(model, x_train, y_train, x_val, y_val, *, epochs=None, batch_size=None
 def _compile(model, strategy, learning_rate, clipnorm, clipvalue, label_smoothing, per_step):
     """Lazy Adam with clipping, recording the gradient norms (under a strategy, its training step clips the gradients
     summed over workers, and no norms are recorded),
-    smoothed cross-entropy, and accuracy over real steps for per-step targets."""
+    smoothed cross-entropy, and accuracy over real steps for per-step targets.
+
+    Every variable of training exists before ``model.fit``: the optimizer is built here and the accuracy is a metric
+    object (Keras would make both inside the first trace of the training step, and ``tf.function`` then traces the
+    step a second time without them: about 1 s more on the movie reviews' ``bigru``).
+    """
     clipping = {"clipvalue": clipvalue} if clipvalue is not None else {"global_clipnorm": clipnorm}
     with distribute.scope(strategy):
         model.compile(
             optimizer=LazyAdam(learning_rate=learning_rate, record_gradients=strategy is None,
                                **(clipping if strategy is None else {})),
             loss=training_loss(model, label_smoothing),
-            metrics=[StepAccuracy() if per_step else "accuracy"],
+            metrics=[StepAccuracy() if per_step else keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
+        model.optimizer.build(model.trainable_variables)
 
 
 def training_loss(model, label_smoothing, reduction="sum_over_batch_size"):
