@@ -77,8 +77,7 @@ class LengthBuckets:
         targets = free[: self.y.ndim] + (self.n_classes,)
         signature = (inputs if self.several else inputs[0], tf.TensorSpec(targets, tf.float32),
                      tf.TensorSpec(free[: self.y.ndim], tf.float32))
-        batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
-        return _without_autotune(batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2))
+        return _batch_dataset(epoch, signature, len(self))
 
 
 @dataclass
@@ -134,8 +133,7 @@ class StreamBuckets:
 
         signature = (tf.TensorSpec((None, None), tf.int64), tf.TensorSpec((None, self.n_classes), tf.float32),
                      tf.TensorSpec((None,), tf.float32))
-        batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
-        return _without_autotune(batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2))
+        return _batch_dataset(epoch, signature, len(self))
 
 
 def token_ids(x):
@@ -161,13 +159,15 @@ def _step_weights(y, weights, n_classes):
     return np.where(y >= 0, by_class[np.maximum(y, 0)], 0.0).astype("float32")
 
 
-def _without_autotune(dataset):
-    """``dataset`` without tf.data's autotuning, which has nothing to tune here (the prefetch buffer is fixed).
+def _batch_dataset(epoch, signature, n_batches):
+    """The ``n_batches`` batches of the generator function ``epoch`` as a ``tf.data.Dataset``, two made ahead, without
+    tf.data's autotuning, which has nothing to tune here (the prefetch buffer is fixed).
 
-    Its thread sleeps ever longer between tunings (up to a minute), and dropping an iterator waited for it to wake
-    (TensorFlow 2.21): the end of ``model.fit``, where the training iterator is dropped, stalled 5 s after 3 epochs
-    and up to 38 s after 10, in one fit out of two to eight.
+    The autotuning thread sleeps ever longer between tunings (up to a minute), and dropping an iterator waited for it
+    to wake (TensorFlow 2.21): the end of ``model.fit``, where the training iterator is dropped, stalled 5 s after 3
+    epochs and up to 38 s after 10, in one fit out of two to eight.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.with_options(options)
+    batches = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+    return batches.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2).with_options(options)
