@@ -364,11 +364,12 @@ def archs():
     from .models.archs import CELLS, EXAMPLES
     from .models.cudnn import fused_kernel
 
-    click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn]: bi reads both directions, :128,64 stacks two "
+    click.echo("An architecture is [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn][+rocket]: bi reads both directions, :128,64 stacks two "
                "layers (replacing --units), +attn pools with additive attention, +fcn adds LSTM-FCN's convolution branch "
                "(128/256/128 filters of widths 8/5/3) beside the recurrent layers (which then read a sensor series "
                "dimension-shuffled: each channel one step), +mfcn the same with squeeze-and-excite"
-               "\n(MLSTM-FCN). Examples: " + ", ".join(EXAMPLES) + "\nOn a GPU, the cells marked [cuDNN] run on Keras' "
+               "\n(MLSTM-FCN), +rocket adds MiniRocket's 84 fixed kernels at up to 32 dilations (about 10,000 "
+               "proportions read by the output layer; one label per sensor series). Examples: " + ", ".join(EXAMPLES) + "\nOn a GPU, the cells marked [cuDNN] run on Keras' "
                "fused cuDNN kernel unless --recurrent-dropout is given; the others run Keras' generic loop.\n")
     for cell in CELLS.values():
         fused, _ = fused_kernel(cell.make(8, False, 0.0, 0.0, None))

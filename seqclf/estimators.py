@@ -27,6 +27,7 @@ from .inputs import as_frame
 from .models.archs import get_architecture
 from .models.builders import check_builder_settings
 from .models.crf import decoding
+from .models.kernels import adapt_kernel_features
 from .params import PARAMS
 from .prediction import predict_proba
 from .rundir import load_model, load_run, read_history, write_run
@@ -161,6 +162,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             y_train = None
         else:
             x_train, y_train = adapter.encode(frame), task.targets(adapter, frame, source)
+            adapt_kernel_features(core, x_train)
         self.tensorboard_dir_ = None
         if settings.tensorboard and distribute.Cluster.from_environment().chief:
             self.tensorboard_dir_ = Path(log_dir or tempfile.mkdtemp(prefix="seqclf-tensorboard-"))

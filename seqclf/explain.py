@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from .errors import ConfigError
 from .inputs import as_frame
 from .models.fcn import ConvolutionBranch, DimensionShuffle
+from .models.kernels import RandomKernelFeatures
 from .models.layers import AdditivePooling, MissingValueMask, SequencePooling, StepAveraging
 
 TOP_UNITS = 8
@@ -281,6 +282,10 @@ def walk_recurrent(model, raw, core=None):
         raise ConfigError("this model's recurrent layers read the dimension-shuffled series (one step per channel, "
                           "LSTM-FCN's reading), so they have no time steps to show; attention and activations over "
                           "time need a design without +fcn/+mfcn")
+    if any(isinstance(layer, RandomKernelFeatures) for layer in core.layers):
+        raise ConfigError("this model's output also reads MiniRocket's kernel features of the whole series (+rocket), "
+                          "which no step-by-step view shows; attention and activations over time need a design "
+                          "without +rocket")
     x = encoded = preprocessed(model, own, raw)
     mask, sequence, attention, layers = None, None, None, []
     for layer in core.layers:

@@ -25,7 +25,7 @@ def test_specs_compose_the_branch_with_cells_directions_stacks_and_attention():
     assert (spec.cell.name, spec.bidirectional, spec.units, spec.attention, spec.convolution) == (
         "lstm", True, (16, 8), True, "mfcn")
     assert get_architecture("gru+fcn").convolution == "fcn" and get_architecture("gru").convolution is None
-    with pytest.raises(ConfigError, match="unknown architecture 'gru\\+fcn\\+attn'.*\\[\\+attn\\]\\[\\+fcn\\]"):
+    with pytest.raises(ConfigError, match="unknown architecture 'gru\\+fcn\\+attn'.*\\[\\+attn\\]\\[\\+fcn\\|\\+mfcn\\]"):
         get_architecture("gru+fcn+attn")
 
 
@@ -106,7 +106,7 @@ def test_an_fcn_run_exports_explains_and_serves(tmp_path):
         assert server.stop() == 0
 
 
-def test_sensor_series_default_to_lstm_fcn_and_longer_series_are_cut_to_the_training_length():
+def test_sensor_series_default_to_lstm_fcn_rocket_and_longer_series_are_cut_to_the_training_length():
     import seqclf
     from seqclf import tasks
 
@@ -114,7 +114,7 @@ def test_sensor_series_default_to_lstm_fcn_and_longer_series_are_cut_to_the_trai
     y = np.array(["still", "moving"] * 8)
     X = [rng.normal(size=(int(rng.integers(6, 12)), 2)) * (3.0 if label == "moving" else 0.3) for label in y]
     clf = seqclf.SequenceClassifier(units=(4,), epochs=1, batch_size=8).fit(X, y)
-    assert clf.arch_ == "lstm+fcn" and tasks.get_task("many-to-one").arch_for("text") == "bigru"
+    assert clf.arch_ == "lstm+fcn+rocket" and tasks.get_task("many-to-one").arch_for("text") == "bigru"
     core = next(layer for layer in clf.model_.layers if isinstance(layer, keras.Model))
     assert core.get_layer("dimension_shuffle").length == max(len(x) for x in X)
     longer = np.concatenate([X[0], rng.normal(size=(30, 2))])[None].astype("float32")

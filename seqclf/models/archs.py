@@ -1,6 +1,6 @@
 """Recurrent cells by name, and the architecture spec grammar that composes them.
 
-A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn][+fcn|+mfcn]``:
+A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn][+fcn|+mfcn][+rocket]``:
 
 - ``bi`` or ``bi-``: read the sequence in both directions (``keras.layers.Bidirectional``);
 - ``CELL``: a registered cell (``seqclf archs`` lists them);
@@ -8,10 +8,13 @@ A spec is ``[bi[-]]CELL[:UNITS[,UNITS...]][+attn][+fcn|+mfcn]``:
 - ``+attn``: additive (Bahdanau) attention pooling over the last layer's steps;
 - ``+fcn``: a convolution branch beside the recurrent layers (LSTM-FCN, Karim et al. 2018), its
   average over the steps concatenated with the recurrent vector before the softmax; ``+mfcn``:
-  the same with squeeze-and-excite blocks (MLSTM-FCN), see :mod:`seqclf.models.fcn`.
+  the same with squeeze-and-excite blocks (MLSTM-FCN), see :mod:`seqclf.models.fcn`;
+- ``+rocket``: MiniRocket's fixed random dilated kernels (Dempster et al. 2021) read the float series
+  beside the other branches, their proportions going to the output layer
+  (:mod:`seqclf.models.kernels`; one label per float series only).
 
 Examples: ``bigru``, ``bilstm:128,64``, ``peephole-lstm``, ``bi-cifg+attn``, ``jordan:32``,
-``lstm-nig``, ``bi-lstm-fgr:32``, ``lstm:8+fcn``, ``lstm+attn+mfcn``.
+``lstm-nig``, ``bi-lstm-fgr:32``, ``lstm:8+fcn``, ``lstm+attn+mfcn``, ``lstm+fcn+rocket``.
 """
 
 import re
@@ -24,8 +27,9 @@ from ..errors import ConfigError
 from .cells import ODYSSEY_VARIANTS, CIFGCell, JordanCell, OdysseyLSTMCell, PeepholeLSTMCell
 
 SPEC = re.compile(r"^(?P<bi>bi-?)?(?P<cell>[a-z][a-z0-9-]*?)(?::(?P<units>[0-9,]+))?(?P<attn>\+attn)?"
-                  r"(?:\+(?P<convolution>fcn|mfcn))?$")
-EXAMPLES = ("bigru", "bilstm:128,64", "peephole-lstm", "bi-cifg+attn", "jordan:32", "lstm:8+fcn", "lstm+attn+mfcn")
+                  r"(?:\+(?P<convolution>fcn|mfcn))?(?P<kernels>\+rocket)?$")
+EXAMPLES = ("bigru", "bilstm:128,64", "peephole-lstm", "bi-cifg+attn", "jordan:32", "lstm:8+fcn", "lstm+attn+mfcn",
+            "lstm+fcn+rocket")
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,8 @@ for _variant, _change in ODYSSEY_VARIANTS.items():  # peephole-lstm is the vanil
 @dataclass(frozen=True)
 class Architecture:
     """A parsed spec: the cell, one or both directions, units (``None``: from ``--units``), attention pooling, and
-    a convolution branch beside the recurrent layers (``None``, ``"fcn"`` or ``"mfcn"``)."""
+    a convolution branch beside the recurrent layers (``None``, ``"fcn"`` or ``"mfcn"``), and MiniRocket's random
+    kernels as a further branch (``kernels``)."""
 
     spec: str
     cell: Cell
@@ -97,6 +102,7 @@ class Architecture:
     units: tuple = None
     attention: bool = False
     convolution: str = None
+    kernels: bool = False
 
     @property
     def name(self):
@@ -135,8 +141,9 @@ def get_architecture(spec):
     match = SPEC.match(str(spec).strip().lower())
     if match is None or match["cell"] not in CELLS:
         cell = match["cell"] if match else spec
-        raise ConfigError(f"unknown architecture {spec!r} (cell {cell!r}); a spec is [bi-]CELL[:UNITS,...][+attn][+fcn] "
-                          f"with CELL one of {', '.join(CELLS)}; for example {', '.join(EXAMPLES)}")
+        raise ConfigError(f"unknown architecture {spec!r} (cell {cell!r}); a spec is "
+                          f"[bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn][+rocket] with CELL one of {', '.join(CELLS)}; "
+                          f"for example {', '.join(EXAMPLES)}")
     units = None
     if match["units"]:
         try:
@@ -146,4 +153,5 @@ def get_architecture(spec):
         if not units or min(units) < 1:
             raise ConfigError(f"the units in {spec!r} must be positive integers separated by commas, like bigru:128,64")
     return Architecture(spec=str(spec), cell=CELLS[match["cell"]], bidirectional=bool(match["bi"]), units=units,
-                        attention=bool(match["attn"]), convolution=match["convolution"])
+                        attention=bool(match["attn"]), convolution=match["convolution"],
+                        kernels=bool(match["kernels"]))

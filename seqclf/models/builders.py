@@ -13,6 +13,7 @@ from ..params import PARAMS
 from .archs import get_architecture
 from .crf import CRF
 from .fcn import ConvolutionBranch, DimensionShuffle
+from .kernels import RandomKernelFeatures
 from .layers import (POOLING_MODES, AdditivePooling, CharacterEncoder, MissingValueMask, RightPaddedMask,
                      SequencePooling, StepAveraging)
 
@@ -35,7 +36,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         (see :mod:`seqclf.models.archs` and ``seqclf archs``); units and ``+attn`` in the spec win over
         ``units`` and ``pooling``; ``+fcn``/``+mfcn`` add a convolution branch
         (:class:`~seqclf.models.fcn.ConvolutionBranch`) read beside the recurrent layers, its vector
-        (or, per step, its steps) concatenated with theirs before the output layer.
+        (or, per step, its steps) concatenated with theirs before the output layer; ``+rocket`` adds MiniRocket's
+        random kernels (:class:`~seqclf.models.kernels.RandomKernelFeatures`, adapted to the training series before
+        training), read by the output layer through weights of their own that start at 0.
     n_classes : int
         Number of classes of the softmax output.
     units : sequence of int
@@ -74,7 +77,8 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         For float input, a per-sequence task and a ``+fcn``/``+mfcn`` spec: the recurrent layers read
         the series through LSTM-FCN's dimension shuffle (:class:`~seqclf.models.fcn.DimensionShuffle`:
         each channel one step of its first ``series_length`` values) while the convolution branch
-        reads it step by step. Without it (or per step) both read it step by step.
+        reads it step by step. Without it (or per step) both read it step by step. A ``+rocket`` spec needs it:
+        the longest series sets the kernels' dilations.
     head : {"softmax", "crf"}
         The output: a softmax per step (or per sequence), or, per step only, tag scores read by a
         linear-chain CRF (:class:`~seqclf.models.crf.CRF`, layer ``crf``) that learns which tag follows which;
@@ -102,6 +106,9 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
                           f"one label per sequence")
     if n_classes < 2:
         raise ConfigError(f"The 'n_classes' parameter must be >= 2. Got {n_classes!r} instead.")
+
+    if architecture.kernels and (n_features is None or not series_length):
+        raise ConfigError(f"{arch!r}: +rocket reads float series (--kind sensor) and needs their longest length")
 
     if vocab_size is not None:
         inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
@@ -148,7 +155,14 @@ def build_classifier(arch, *, n_classes, units=(64,), dropout=0.0, recurrent_dro
         x = keras.layers.Concatenate(name="with_convolutions")([x, branch])
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    if head == "crf":
+    if architecture.kernels:
+        kernel_features = RandomKernelFeatures(series_length, name="kernel_features")(
+            MissingValueMask(name="kernel_missing_value_mask")(inputs))  # full length: the dilations see it all
+        scores = keras.layers.Add(name="scores")([
+            keras.layers.Dense(n_classes, name="branch_scores")(x),
+            keras.layers.Dense(n_classes, kernel_initializer="zeros", name="kernel_scores")(kernel_features)])
+        outputs = keras.layers.Activation("softmax", name="probabilities")(scores)
+    elif head == "crf":
         potentials = keras.layers.Dense(n_classes, name="potentials")(x)
         outputs = CRF(n_classes, tags=tags, constrain_bio=constrain_bio, name="crf")(potentials)
     else:
@@ -166,6 +180,9 @@ def check_builder_settings(arch, units, dropout, recurrent_dropout, pooling, tas
     if task.per_step and pooling not in ("last", "auto"):
         raise ConfigError(f"--pooling {pooling} does not apply to --task {task.name} (one label per step, no pooling)")
     task.check_arch(architecture)
+    if architecture.kernels and task.per_step:
+        raise ConfigError(f"{arch!r}: +rocket describes a whole series; --task {task.name} needs a label per step "
+                          f"(use +fcn there)")
     if dropout is not None:  # None: the adapter's default, resolved before building
         _check_fraction("dropout", dropout)
     _check_fraction("recurrent_dropout", recurrent_dropout)

@@ -180,9 +180,9 @@ def parse_decoder(spec):
 
 def check_encoder(architecture):
     """``architecture`` if it can encode a source (recurrent layers only); else :class:`ConfigError`."""
-    if architecture.attention or architecture.convolution:
+    if architecture.attention or architecture.convolution or architecture.kernels:
         raise ConfigError(f"{architecture.spec!r}: the encoder of a sequence-to-sequence model is recurrent layers "
-                          f"only (the decoder's attention is --attention); leave out +attn, +fcn and +mfcn")
+                          f"only (the decoder's attention is --attention); leave out +attn, +fcn, +mfcn and +rocket")
     return architecture
 
 
