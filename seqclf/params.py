@@ -46,8 +46,9 @@ class Param:
 TEXTS = ("text", "tokens", "chars", "pairs")
 PARAMS = {p.name: p for p in (
     # --- the model -------------------------------------------------------------------------------
-    Param("arch", None, "Architecture [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn], e.g. bilstm:128,64, bi-cifg+attn or "
-                        "lstm+mfcn; see `seqclf archs` [default: the task's: bigru, lstm+fcn for sensor series "
+    Param("arch", None, "Architecture [bi-]CELL[:UNITS,...][+attn][+fcn|+mfcn][+rocket], e.g. bilstm:128,64, "
+                        "bi-cifg+attn or lstm+mfcn; see `seqclf archs` [default: the task's: bigru, lstm+fcn+rocket "
+                        "for sensor series "
                         "(one label each), lstm for next-char].", "model"),
     Param("units", (64,), "Units per recurrent layer; 128,64 stacks two.", "model", type="units"),
     Param("dropout", None, "Dropout on layer inputs and before the output [default: auto: 0.5 for text and tags, "
