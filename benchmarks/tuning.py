@@ -10,6 +10,7 @@ Run from the project root::
 
     python benchmarks/tuning.py                   # MR 15 minutes, ArrowHead 10 minutes of search
     python benchmarks/tuning.py --budget-mr 5 --budget-ucr 3
+    python benchmarks/tuning.py --data ArrowHead --budget-ucr 8 --output benchmarks/results/tuning_arrowhead.json
 
 Prints a table and writes ``benchmarks/results/tuning.json``.
 """
@@ -59,26 +60,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget-mr", type=float, default=15, help="minutes of search on MR")
     parser.add_argument("--budget-ucr", type=float, default=10, help="minutes of search on ArrowHead")
+    parser.add_argument("--data", nargs="+", default=["MR", "ArrowHead"], choices=["MR", "ArrowHead"])
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        reviews = movie_reviews()
-        train, test = train_test_split(reviews, test_size=0.1, stratify=reviews["label"], random_state=0)
-        train.to_csv(scratch / "mr_train.csv", index=False)
-        test.to_csv(scratch / "mr_test.csv", index=False)
-        rows += measure("MR", DataSettings(str(scratch / "mr_train.csv"), test=str(scratch / "mr_test.csv")),
-                        FitSettings(), args.budget_mr, scratch)
-        rows += measure("ArrowHead", DataSettings(str(UCR / "ArrowHead_TRAIN.ts"), kind="sensor",
-                                                  test=str(UCR / "ArrowHead_TEST.ts")),
-                        FitSettings(), args.budget_ucr, scratch)
+        if "MR" in args.data:
+            reviews = movie_reviews()
+            train, test = train_test_split(reviews, test_size=0.1, stratify=reviews["label"], random_state=0)
+            train.to_csv(scratch / "mr_train.csv", index=False)
+            test.to_csv(scratch / "mr_test.csv", index=False)
+            rows += measure("MR", DataSettings(str(scratch / "mr_train.csv"), test=str(scratch / "mr_test.csv")),
+                            FitSettings(), args.budget_mr, scratch)
+        if "ArrowHead" in args.data:
+            rows += measure("ArrowHead", DataSettings(str(UCR / "ArrowHead_TRAIN.ts"), kind="sensor",
+                                                      test=str(UCR / "ArrowHead_TEST.ts")),
+                            FitSettings(), args.budget_ucr, scratch)
     print()
     for row in rows:
         print(f"{row['data']:<10} {row['design']:<22} {row['arch']:<22} test accuracy {row['test_accuracy']:6.2f}%"
               + (f"  ({row['seconds']:.0f} s)" if "seconds" in row else ""))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "runs": rows}, indent=2, default=str) + "\n")
-    print(f"written {RESULTS.relative_to(ROOT)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"protocol": __doc__.split("\n\n")[1], "runs": rows}, indent=2, default=str)
+                           + "\n")
+    print(f"written {args.output}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ are then fitted once more with the full budget and written as a run directory
 time) and ``tuning.png`` (score by trial) beside the usual files.
 
 The search space (:data:`SPACE`, narrowed or widened by a JSON file) names our own settings:
-``cell``, ``bidirectional``, ``layers``, ``units``, ``convolution`` (sensor series: ``none`` or
-``fcn``), ``pooling``, ``dropout``, ``learning_rate``, ``batch_size`` and ``embedding_dim``
+``cell``, ``bidirectional``, ``layers``, ``units``, ``convolution`` (sensor series: ``none``, ``fcn``,
+``rocket`` or ``fcn+rocket``), ``pooling``, ``dropout``, ``learning_rate``, ``batch_size`` and ``embedding_dim``
 (text and tokens). A list is a choice, ``{"min": .., "max": ..}`` a range (with ``"step"``, or
 ``"sampling": "log"``), a single value fixes the setting.
 """
@@ -46,7 +46,7 @@ SPACE = {
     "bidirectional": [True, False],
     "layers": [1, 2],
     "units": [32, 64, 128],
-    "convolution": ["none", "fcn"],  # sensor series with one label each only
+    "convolution": ["none", "fcn", "rocket", "fcn+rocket"],  # sensor series with one label each only
     "pooling": ["last", "mean", "max", "attention"],
     "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
     "learning_rate": {"min": 3e-4, "max": 3e-3, "sampling": "log"},
@@ -118,7 +118,7 @@ def declare(space):
 
 def settings_of(values):
     """The estimator parameters a trial's values stand for: the ``arch`` spec from cell, direction, layers, units and
-    convolution, and the rest as they are.
+    convolution (the branches after ``+``), and the rest as they are.
 
     Examples
     --------

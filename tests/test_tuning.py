@@ -38,6 +38,7 @@ def test_the_space_is_our_own_settings_narrowed_by_a_file_and_fitted_to_the_kind
     assert hp.Choice("units", [32, 64, 128]) in (32, 64, 128) and 3e-4 <= hp.get("learning_rate") <= 3e-3
     assert settings_of({"cell": "gru", "bidirectional": True, "layers": 2, "units": 8, "convolution": "fcn",
                         "tuner/epochs": 3}) == {"arch": "bi-gru:8,8+fcn"}
+    assert settings_of({"cell": "lstm", "units": 8, "convolution": "fcn+rocket"}) == {"arch": "lstm:8+fcn+rocket"}
     bad = tmp_path / "bad.json"
     bad.write_text('{"cells": ["gru"]}')
     with pytest.raises(ConfigError, match="unknown setting\\(s\\) cells; the space names cell, "):
