@@ -14,6 +14,7 @@ Run from the project root::
 
     python benchmarks/tagging_accuracy.py --heads softmax,crf --seeds 3    # about 16 minutes
     python benchmarks/tagging_accuracy.py --data conll2000 --seeds 3   # about 30 minutes
+    python benchmarks/tagging_accuracy.py --data conll2000 --embeddings glove --output conll2000_glove.json
 
 ``--data conll2000``: chunking on the CoNLL-2000 shared task's own ``train.txt`` / ``test.txt``
 (``../shared/data/tagging/conll2000``; 10% of the training sentences validate), ``bilstm``
@@ -24,7 +25,12 @@ column (``--token-features column_2``). Each variant also reports its prediction
 sentences per second through the fitted estimator). Goal: chunk F1 >= 93 without the POS
 column and >= 94 with it, within 15 minutes of training.
 
-Prints a table and writes ``benchmarks/results/tagging_accuracy.json`` (``tagging_conll2000.json``).
+``--embeddings glove`` starts the word embedding from GloVe's 6B 100-dimensional vectors (fetched and
+converted by ``benchmarks/glove.py``; fine-tuned, as ``seqclf fit --embeddings FILE``), or from any
+vector file given by path.
+
+Prints a table and writes ``benchmarks/results/tagging_accuracy.json`` (``tagging_conll2000.json``;
+``--output NAME`` another file in ``benchmarks/results``).
 """
 
 import argparse
@@ -61,6 +67,11 @@ def variant(name, pos_column):
     return {**HEADS[head], **({"token_features": pos_column} if extra else {})}
 
 
+def vectors(args):
+    """The kind option that starts the embedding from ``--embeddings``, if given."""
+    return {"embeddings": args.embeddings} if args.embeddings else {}
+
+
 def most_frequent_tag(train, test):
     """Accuracy of tagging each test word with its most common training tag (unseen words: the commonest tag)."""
     by_word = defaultdict(Counter)
@@ -85,7 +96,14 @@ def main():
     parser.add_argument("--heads", default=None, help="comma-separated: softmax, crf, crf-bio, each optionally with "
                                                       "+pos (the POS column) [ewt: softmax; conll2000: softmax,crf,"
                                                       "softmax+pos,crf+pos]")
+    parser.add_argument("--embeddings", default=None, help="pretrained word vectors: 'glove' (benchmarks/glove.py) "
+                                                           "or a vector file's path [default: none, random]")
+    parser.add_argument("--output", default=None, help="results file name in benchmarks/results")
     args = parser.parse_args()
+    if args.embeddings == "glove":
+        from glove import glove_100d
+
+        args.embeddings = str(glove_100d())
     if args.data == "conll2000":
         return chunking(args)
     train_path, dev_path, test_path = (DATA / f"en_ewt-ud-{part}.conllu" for part in ("train", "dev", "test"))
@@ -93,7 +111,8 @@ def main():
     print(f"most-frequent-tag baseline: {100 * baseline:.2f}% ({100 * unseen:.1f}% of test tokens unseen in training)")
     heads = (args.heads or "softmax").split(",")
     data = lambda head: DataSettings(str(train_path), kind="tokens", val=str(dev_path), test=str(test_path),
-                                     options={"char_encoder": args.char_encoder, **variant(head, "xpos")})
+                                     options={"char_encoder": args.char_encoder, **vectors(args),
+                                              **variant(head, "xpos")})
     rows = [{**row, "test_macro_f1": round(100 * metrics["test"]["macro_f1"], 2),
              "dev_accuracy": round(100 * metrics["val"]["accuracy"], 2)}
             for row, metrics, _ in runs(args, heads, data, read_table(test_path))]
@@ -107,8 +126,9 @@ def main():
           f"{', '.join(f'{head} {mean:.2f}%' for head, mean in means.items())} against the most-frequent-tag baseline "
           f"{100 * baseline:.2f}%; slowest run {slowest:.1f} min; goal >= {GOAL}% within {LIMIT_MINUTES} min: "
           f"{'met' if met else 'NOT met'}")
-    write(RESULTS / "tagging_accuracy.json", {
+    write(RESULTS / (args.output or "tagging_accuracy.json"), {
         "data": "UD English EWT r2.16, official train/dev/test, UPOS", "arch": args.arch, "units": args.units,
+        "embeddings": args.embeddings and Path(args.embeddings).name,
         "char_encoder": args.char_encoder, "settings": "seqclf fit --task tag defaults otherwise",
         "most_frequent_tag_accuracy": round(100 * baseline, 2), "unseen_test_tokens": round(100 * unseen, 2),
         "runs": rows, "mean_test_accuracy": {h: round(m, 2) for h, m in means.items()}, "goal": GOAL,
@@ -149,7 +169,8 @@ def chunking(args):
     heads = (args.heads or "softmax,crf,softmax+pos,crf+pos").split(",")
     train_path, test_path = CONLL2000 / "train.txt", CONLL2000 / "test.txt"
     data = lambda head: DataSettings(str(train_path), kind="tokens", test=str(test_path), format="conll",
-                                     options={"char_encoder": args.char_encoder, **variant(head, "column_2")})
+                                     options={"char_encoder": args.char_encoder, **vectors(args),
+                                              **variant(head, "column_2")})
     rows = []
     for row, metrics, table in runs(args, heads, data, read_table(test_path, "conll")):
         sentences = [group for _, group in table.groupby("id", sort=False)]
@@ -175,8 +196,9 @@ def chunking(args):
     print(f"\nCoNLL-2000, {args.arch} {args.units}, goals within {LIMIT_MINUTES} min of training: " + "; ".join(
         f"{name}: best chunk F1 {g['best']:.2f} against {g['goal']}, {'met' if g['met'] else 'NOT met'}"
         for name, g in goals.items()) + " (published: BiLSTM-CRF with features 94.46, shared task best 93.48)")
-    write(RESULTS / "tagging_conll2000.json", {
+    write(RESULTS / (args.output or "tagging_conll2000.json"), {
         "data": "CoNLL-2000 chunking, official train.txt/test.txt, 10% of train for validation", "arch": args.arch,
+        "embeddings": args.embeddings and Path(args.embeddings).name,
         "units": args.units, "char_encoder": args.char_encoder, "runs": rows,
         "summary": summary.reset_index().to_dict(orient="records"), "goals": goals})
 
