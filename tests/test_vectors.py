@@ -120,16 +120,25 @@ def test_settings_that_do_not_fit_the_vectors_exit_2(vector_file, reviews_csv, t
     assert not (tmp_path / "run").exists()
 
 
-def test_a_tagger_reads_vectors_for_its_lowercased_words(tmp_path):
+def test_a_tagger_reads_vectors_for_its_lowercased_words_and_the_files_words_training_never_saw(tmp_path):
+    from collections import Counter
+
     from seqclf.data.readers import read_table
 
     from .test_tagging import UD_SAMPLE
 
     frame = read_table(UD_SAMPLE).head(40)
-    words = ["The", "of", "and", "zebra"]
-    path = text_file(tmp_path / "tags.vec", words=words, vectors=np.eye(4, 3, dtype="float32"))
+    counts = Counter(token.lower() for tokens in frame["tokens"] for token in tokens)
+    once = [word for word, n in counts.items() if n == 1]
+    words = ["The", "of", "and", once[0], "Zebra", "the"]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [2, 3, 4], [5, 5, 5]], "float32")
+    path = text_file(tmp_path / "tags.vec", words=words, vectors=vectors)
     tagger = seqclf.SequenceTagger(kind="tokens", units=(4,), epochs=1, embeddings=str(path)).fit(frame)
-    assert tagger.adapter_.vectors_["dim"] == 3
+    adapter = tagger.adapter_
+    assert adapter.vectors_["dim"] == 3 and adapter.vectors_["words_added"] == 1
+    # a word seen once stays in the vocabulary when the file has it, else it is unknown; the file's other words join
+    assert once[0] in adapter.words_ and not set(once[1:]) & set(adapter.words_) and adapter.words_[-1] == "zebra"
     core = next(layer for layer in tagger.model_.layers if layer is not tagger.model_ and hasattr(layer, "get_layer"))
     weights = core.get_layer("embedding").get_weights()[0]
-    assert weights.shape[1] == 3 and core.get_layer("embedding").trainable
+    assert weights.shape == (len(adapter.words_) + 2, 3) and core.get_layer("embedding").trainable
+    np.testing.assert_array_equal(weights[-1], [2, 3, 4])  # never in a batch: the lazy optimizer leaves it as read

@@ -35,6 +35,9 @@ from .vectors import embedding_inputs, pretrained
 log = logging.getLogger(__name__)
 MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
 DEFAULT_MAX_TOKENS = 20_000
+#: With pretrained vectors the vocabulary goes on past the training words into the file's most frequent ones, up to
+#: this (padding and unknown included): a word training never saw still gets its meaning from the file.
+PRETRAINED_MAX_TOKENS = 100_000
 MIN_WORD_COUNT = 2
 MIN_VOCABULARY = 100
 MAX_CHARACTERS = 500
@@ -177,6 +180,20 @@ class TokenTaggingAdapter(Adapter):
         return {"token": np.concatenate(frame[self.tokens_col].to_numpy()),
                 **{name: np.concatenate(frame[name].to_numpy()) for name in self.token_features}}
 
+    def _fit_pretrained_vocabulary(self, counts):
+        """The vocabulary and its vectors with ``--embeddings``: the training words seen twice or more, those seen
+        once that the file has (their vector says what they are), then the file's first words (its most frequent, in
+        most files) up to ``max_tokens`` (default :data:`PRETRAINED_MAX_TOKENS`). A word seen once that the file
+        lacks stays unknown, so the unknown-word vector is still trained."""
+        limit = (self.max_tokens or PRETRAINED_MAX_TOKENS) - RESERVED
+        ranked = [w for w, _ in counts.most_common()][:limit]
+        matrix, record, found, extra = pretrained(self, [""] * RESERVED + ranked, RESERVED,
+                                                  extend=max(0, limit - len(ranked)))
+        keep = np.concatenate([np.ones(RESERVED, bool), [counts[w] >= MIN_WORD_COUNT or found[RESERVED + i]
+                                                          for i, w in enumerate(ranked)], np.ones(len(extra), bool)])
+        self.words_ = [w for w, kept in zip(ranked, keep[RESERVED:]) if kept] + list(extra)
+        self._vectors, self.vectors_ = matrix[keep], record
+
     def targets(self, frame, source, unseen=None):
         return padded(encode_labels(self.raw_labels(frame), self.classes_, source, unseen), self.lengths(frame), -1,
                       "int64")
@@ -187,16 +204,19 @@ class TokenTaggingAdapter(Adapter):
         if self.constrain_bio:
             self._check_bio(train, source)
         words = Counter(token.lower() for tokens in train[self.tokens_col] for token in tokens)
-        vocabulary = [w for w, _ in words.most_common()]
-        frequent = [w for w, c in words.most_common() if c >= MIN_WORD_COUNT]
-        if self.max_tokens is None and len(frequent) >= MIN_VOCABULARY:
-            vocabulary = frequent  # words seen once stay unknown, so the unknown-word vector is trained too
-        self.words_ = vocabulary[: (self.max_tokens or DEFAULT_MAX_TOKENS) - RESERVED]
+        if self.embeddings:
+            self._fit_pretrained_vocabulary(words)
+        else:
+            vocabulary = [w for w, _ in words.most_common()]
+            frequent = [w for w, c in words.most_common() if c >= MIN_WORD_COUNT]
+            if self.max_tokens is None and len(frequent) >= MIN_VOCABULARY:
+                vocabulary = frequent  # words seen once stay unknown, so the unknown-word vector is trained too
+            self.words_ = vocabulary[: (self.max_tokens or DEFAULT_MAX_TOKENS) - RESERVED]
+            self._vectors, self.vectors_ = pretrained(self, [""] * RESERVED + self.words_, RESERVED)
         characters = Counter(c for tokens in train[self.tokens_col] for token in tokens for c in token)
         self.characters_ = [c for c, _ in characters.most_common(MAX_CHARACTERS)]
         lengths = self.lengths(train)
         self.length_stats_ = {"median": float(np.median(lengths)), "max": int(lengths.max())}
-        self._vectors, self.vectors_ = pretrained(self, [""] * RESERVED + self.words_, RESERVED)
         self.lookup_ = TokenLookup(self.words_, self.characters_, MAX_CHARS, name="token_lookup")
         self.feature_values_ = {name: [value for value, _ in Counter(
             value for values in train[name] for value in values).most_common(MAX_FEATURE_VALUES)]

@@ -35,14 +35,16 @@ CHUNK = 1 << 20
 class Vectors:
     """The rows of a vector file for a vocabulary, and what the run records about the file."""
 
-    matrix: np.ndarray  # (len(vocabulary), dim); rows the file lacks drawn at its scale
-    found: np.ndarray  # (len(vocabulary),) bool: which rows came from the file
+    matrix: np.ndarray  # (len(vocabulary) + len(extra), dim); rows the file lacks drawn at its scale
+    found: np.ndarray  # (len(vocabulary) + len(extra),) bool: which rows came from the file
     record: dict  # file name, bytes, sha256, format, dim, words in the file, share of the vocabulary covered
+    extra: list = ()  # words of the file the vocabulary lacked, their rows after the vocabulary's (``extend``)
 
 
-def read_vectors(path, vocabulary, reserved=0, rng=None):
+def read_vectors(path, vocabulary, reserved=0, rng=None, extend=0):
     """The vectors of ``vocabulary`` (a list of words) from the file ``path``; the first ``reserved`` entries
-    (padding, unknown word) are not counted in the coverage.
+    (padding, unknown word) are not counted in the coverage. ``extend``: also the first (in most files the most
+    frequent) ``extend`` words of the file, lowercased, that the vocabulary lacks, in ``extra``.
 
     Examples
     --------
@@ -70,13 +72,15 @@ def read_vectors(path, vocabulary, reserved=0, rng=None):
         header = _header(first)
         binary = header is not None and _looks_binary(stream)
         rows, dim = (_binary_rows if binary else _text_rows)(stream, first, header, path)
-        exact, fallback, count = {}, {}, 0
+        exact, fallback, extra, count = {}, {}, {}, 0
         try:
             for word, values in _checked(rows, dim, path):
                 if word in wanted and wanted[word] not in exact:
                     exact[wanted[word]] = values
                 elif word.lower() in lowered and lowered[word.lower()] not in fallback:
                     fallback[lowered[word.lower()]] = values
+                elif len(extra) < extend and word.lower() not in lowered:
+                    extra.setdefault(word.lower(), values)
                 count += 1
         except (OSError, EOFError, zlib.error) as error:  # a truncated or damaged archive
             raise DataError(f"--embeddings {path}: cannot read it ({error})") from None
@@ -96,7 +100,11 @@ def read_vectors(path, vocabulary, reserved=0, rng=None):
     record = {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest(),
               "format": "word2vec binary" if binary else "text (word2vec, fastText .vec or GloVe)", "dim": dim,
               "words_in_file": count, "coverage": round(float(found[reserved:].mean()), 4)}
-    return Vectors(matrix, found, record)
+    if extra:
+        matrix = np.concatenate([matrix, np.stack(list(extra.values())).astype("float32")])
+        found = np.concatenate([found, np.ones(len(extra), bool)])
+        record["words_added"] = len(extra)
+    return Vectors(matrix, found, record, list(extra))
 
 
 class _Hashing(io.RawIOBase):
@@ -220,25 +228,30 @@ def _chain(first, rest):
     yield from rest
 
 
-def pretrained(adapter, vocabulary, reserved):
+def pretrained(adapter, vocabulary, reserved, extend=0):
     """``(matrix, record)`` of ``adapter.embeddings`` for ``vocabulary`` (its first ``reserved`` entries padding and
-    unknown word), or ``(None, None)`` without a file; ``--embedding-dim`` must then be the default or the file's."""
+    unknown word), or ``(None, None)`` without a file; ``--embedding-dim`` must then be the default or the file's.
+    With ``extend``, ``(matrix, record, found, extra)``: see :func:`read_vectors`."""
     from ..params import PARAMS
 
     if not adapter.embeddings:
         if adapter.freeze_embeddings:
             raise ConfigError("--freeze-embeddings keeps pretrained vectors as they are; give them with --embeddings "
                               "FILE (or leave --freeze-embeddings out)")
-        return None, None
-    vectors = read_vectors(adapter.embeddings, vocabulary, reserved)
+        return (None, None, None, []) if extend else (None, None)
+    vectors = read_vectors(adapter.embeddings, vocabulary, reserved, extend=extend)
     dim = vectors.record["dim"]
     if adapter.embedding_dim not in (PARAMS["embedding_dim"].default, dim):
         raise ConfigError(f"--embedding-dim {adapter.embedding_dim} does not match the {dim} values per word of "
                           f"--embeddings {adapter.embeddings}; leave --embedding-dim out")
-    log.info("--embeddings %s: %d values per word, found for %.1f%% of the %d vocabulary words%s",
+    log.info("--embeddings %s: %d values per word, found for %.1f%% of the %d vocabulary words%s%s",
              vectors.record["file"], dim, 100 * vectors.record["coverage"], len(vocabulary) - reserved,
+             f" and {len(vectors.extra)} more words of the file" if vectors.extra else "",
              " (frozen)" if adapter.freeze_embeddings else " (fine-tuned)")
-    return vectors.matrix, {**vectors.record, "frozen": bool(adapter.freeze_embeddings)}
+    record = {**vectors.record, "frozen": bool(adapter.freeze_embeddings)}
+    if extend:
+        return vectors.matrix, record, vectors.found, vectors.extra
+    return vectors.matrix, record
 
 
 def embedding_inputs(adapter):
