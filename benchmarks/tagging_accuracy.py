@@ -206,7 +206,7 @@ def chunking(args):
 def write(path, result):
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {path.relative_to(ROOT)}")
+    print(f"written {path}")
 
 
 if __name__ == "__main__":
