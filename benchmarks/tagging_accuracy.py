@@ -99,6 +99,7 @@ def main():
     parser.add_argument("--embeddings", default=None, help="pretrained word vectors: 'glove' (benchmarks/glove.py) "
                                                            "or a vector file's path [default: none, random]")
     parser.add_argument("--output", default=None, help="results file name in benchmarks/results")
+    parser.add_argument("--epochs", type=int, default=None, help="the fit's --epochs [default: its default, 20]")
     args = parser.parse_args()
     if args.embeddings == "glove":
         from glove import glove_100d
@@ -143,7 +144,8 @@ def runs(args, heads, data, test):
         for seed in range(args.seeds):
             for head in heads:
                 started = time.perf_counter()
-                run = fit_run(data(head), FitSettings(arch=args.arch, units=units, task="tag", seed=seed),
+                budget = {"epochs": args.epochs} if args.epochs else {}
+                run = fit_run(data(head), FitSettings(arch=args.arch, units=units, task="tag", seed=seed, **budget),
                               out=Path(scratch) / f"{head}-{seed}", verbose=2)
                 wall = time.perf_counter() - started
                 metrics = json.loads((run / "metrics.json").read_text())
