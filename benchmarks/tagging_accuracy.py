@@ -89,6 +89,7 @@ def most_frequent_tag(train, test):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (--seeds of them)")
     parser.add_argument("--arch", default="bilstm")
     parser.add_argument("--units", default="64")
     parser.add_argument("--char-encoder", default="on", choices=("on", "off"))
@@ -129,7 +130,7 @@ def main():
           f"{'met' if met else 'NOT met'}")
     write(RESULTS / (args.output or "tagging_accuracy.json"), {
         "data": "UD English EWT r2.16, official train/dev/test, UPOS", "arch": args.arch, "units": args.units,
-        "embeddings": args.embeddings and Path(args.embeddings).name,
+        "embeddings": args.embeddings and Path(args.embeddings).name, "epochs": args.epochs or "default",
         "char_encoder": args.char_encoder, "settings": "seqclf fit --task tag defaults otherwise",
         "most_frequent_tag_accuracy": round(100 * baseline, 2), "unseen_test_tokens": round(100 * unseen, 2),
         "runs": rows, "mean_test_accuracy": {h: round(m, 2) for h, m in means.items()}, "goal": GOAL,
@@ -141,7 +142,7 @@ def runs(args, heads, data, test):
     test file's sentences, predicted again to time the fitted tagger."""
     units = tuple(int(u) for u in args.units.split(","))
     with tempfile.TemporaryDirectory() as scratch:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for head in heads:
                 started = time.perf_counter()
                 budget = {"epochs": args.epochs} if args.epochs else {}
@@ -200,7 +201,7 @@ def chunking(args):
         for name, g in goals.items()) + " (published: BiLSTM-CRF with features 94.46, shared task best 93.48)")
     write(RESULTS / (args.output or "tagging_conll2000.json"), {
         "data": "CoNLL-2000 chunking, official train.txt/test.txt, 10% of train for validation", "arch": args.arch,
-        "embeddings": args.embeddings and Path(args.embeddings).name,
+        "embeddings": args.embeddings and Path(args.embeddings).name, "epochs": args.epochs or "default",
         "units": args.units, "char_encoder": args.char_encoder, "runs": rows,
         "summary": summary.reset_index().to_dict(orient="records"), "goals": goals})
 

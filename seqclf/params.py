@@ -103,7 +103,8 @@ PARAMS = {p.name: p for p in (
     Param("label_col", None, "Column holding the labels [auto: label, sentiment, target, class, y, activity].",
           "data", kinds=("text", "sensor", "tokens", "chars")),
     Param("tokens", "word", "Token unit of texts.", "kind", choices=("word", "char"), kinds=("text",)),
-    Param("max_tokens", None, "Vocabulary size incl. padding and OOV [auto from training split].", "kind", type=int,
+    Param("max_tokens", None, "Vocabulary size incl. padding and OOV [auto from training split; a tagger with "
+                              "--embeddings: up to 100000, the file's words after the training ones].", "kind", type=int,
           kinds=("text", "tokens")),
     Param("max_length", None, "Tokens per text, longer texts are cut [text: auto: 99th percentile]; characters "
                               "per training sequence [chars: 100].", "kind", type=int, kinds=("text", "chars")),
