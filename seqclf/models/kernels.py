@@ -123,12 +123,13 @@ class RandomKernelFeatures(keras.layers.Layer):
 
     def proportions(self, values, real):
         """The unstandardised proportions ``(n, n_features_)`` of ``values`` (zeros at padded steps)."""
-        count = ops.maximum(ops.sum(real, axis=1), 1.0)[:, :, None]  # (n, 1, 1)
+        count = ops.maximum(ops.sum(real, axis=1), 1.0)  # (n, 1)
         features = []
         for index in range(len(self.dilations)):
-            above = ops.cast(ops.expand_dims(self.convolve(values, index), 2) > self.biases[index], values.dtype)
-            share = ops.sum(above * ops.expand_dims(real, -1), axis=1) / count  # (n, per_kernel, 84)
-            features.append(ops.reshape(share, (-1, self.per_kernel * N_KERNELS)))
+            outputs = self.convolve(values, index)
+            for level in range(self.per_kernel):  # one bias at a time: (n, T, 84) in memory, not per_kernel times it
+                above = ops.cast(outputs > self.biases[index, level], values.dtype)
+                features.append(ops.sum(above * real, axis=1) / count)  # (n, 84)
         return ops.concatenate(features, axis=-1)
 
     def call(self, inputs, mask=None):
