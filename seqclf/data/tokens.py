@@ -30,7 +30,7 @@ from ..models.string_layers import PADDING, TokenLookup
 from ..padding import padded
 from .adapters import Adapter, encode_labels, register_adapter
 from .columns import TAG_NAMES, TOKEN_NAMES, find_column
-from .vectors import embedding_inputs, pretrained
+from .vectors import embedding_inputs, pretrained, pretrained_vectors
 
 log = logging.getLogger(__name__)
 MISSING_TAGS = ("_", "")  # CoNLL-U writes "_" for a field it does not give
@@ -187,12 +187,12 @@ class TokenTaggingAdapter(Adapter):
         lacks stays unknown, so the unknown-word vector is still trained."""
         limit = (self.max_tokens or PRETRAINED_MAX_TOKENS) - RESERVED
         ranked = [w for w, _ in counts.most_common()][:limit]
-        matrix, record, found, extra = pretrained(self, [""] * RESERVED + ranked, RESERVED,
-                                                  extend=max(0, limit - len(ranked)))
-        keep = np.concatenate([np.ones(RESERVED, bool), [counts[w] >= MIN_WORD_COUNT or found[RESERVED + i]
-                                                          for i, w in enumerate(ranked)], np.ones(len(extra), bool)])
-        self.words_ = [w for w, kept in zip(ranked, keep[RESERVED:]) if kept] + list(extra)
-        self._vectors, self.vectors_ = matrix[keep], record
+        vectors = pretrained_vectors(self, [""] * RESERVED + ranked, RESERVED, extend=max(0, limit - len(ranked)))
+        keep = vectors.found.copy()  # the file's words, and the training words seen often enough without it
+        keep[:RESERVED] = True
+        keep[RESERVED:RESERVED + len(ranked)] |= np.array([counts[w] >= MIN_WORD_COUNT for w in ranked], bool)
+        self.words_ = [w for w, kept in zip(ranked + vectors.extra, keep[RESERVED:]) if kept]
+        self._vectors, self.vectors_ = vectors.matrix[keep], vectors.record
 
     def targets(self, frame, source, unseen=None):
         return padded(encode_labels(self.raw_labels(frame), self.classes_, source, unseen), self.lengths(frame), -1,

@@ -228,17 +228,23 @@ def _chain(first, rest):
     yield from rest
 
 
-def pretrained(adapter, vocabulary, reserved, extend=0):
+def pretrained(adapter, vocabulary, reserved):
     """``(matrix, record)`` of ``adapter.embeddings`` for ``vocabulary`` (its first ``reserved`` entries padding and
-    unknown word), or ``(None, None)`` without a file; ``--embedding-dim`` must then be the default or the file's.
-    With ``extend``, ``(matrix, record, found, extra)``: see :func:`read_vectors`."""
-    from ..params import PARAMS
-
+    unknown word), or ``(None, None)`` without a file: see :func:`pretrained_vectors`."""
     if not adapter.embeddings:
         if adapter.freeze_embeddings:
             raise ConfigError("--freeze-embeddings keeps pretrained vectors as they are; give them with --embeddings "
                               "FILE (or leave --freeze-embeddings out)")
-        return (None, None, None, []) if extend else (None, None)
+        return None, None
+    vectors = pretrained_vectors(adapter, vocabulary, reserved)
+    return vectors.matrix, vectors.record
+
+
+def pretrained_vectors(adapter, vocabulary, reserved, extend=0):
+    """The :class:`Vectors` of ``adapter.embeddings`` (a file) for ``vocabulary``, ``extend`` as :func:`read_vectors`
+    takes it, their record telling whether they stay frozen; ``--embedding-dim`` must be the default or the file's."""
+    from ..params import PARAMS
+
     vectors = read_vectors(adapter.embeddings, vocabulary, reserved, extend=extend)
     dim = vectors.record["dim"]
     if adapter.embedding_dim not in (PARAMS["embedding_dim"].default, dim):
@@ -248,10 +254,8 @@ def pretrained(adapter, vocabulary, reserved, extend=0):
              vectors.record["file"], dim, 100 * vectors.record["coverage"], len(vocabulary) - reserved,
              f" and {len(vectors.extra)} more words of the file" if vectors.extra else "",
              " (frozen)" if adapter.freeze_embeddings else " (fine-tuned)")
-    record = {**vectors.record, "frozen": bool(adapter.freeze_embeddings)}
-    if extend:
-        return vectors.matrix, record, vectors.found, vectors.extra
-    return vectors.matrix, record
+    vectors.record["frozen"] = bool(adapter.freeze_embeddings)
+    return vectors
 
 
 def embedding_inputs(adapter):
