@@ -22,8 +22,8 @@ class LengthBuckets:
     after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
     to weight (``None``: 1). The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
     the targets: a translation's source) are cut to their own longest real step instead, and examples of the same
-    length are ordered by theirs (CMUdict's batches of 256 then read 8.6 letters, not 11.1, and a training step of
-    ``bigru:128,128`` took 216 ms instead of 269). :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for
+    length are ordered by theirs (CMUdict's batches of 256 words then read 8.6 letters on average, not 11.1).
+    :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for
     ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
