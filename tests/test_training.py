@@ -139,22 +139,6 @@ def test_length_buckets_cover_every_example_once_and_cut_batches_to_their_longes
     assert buckets.dataset().options().autotune.enabled is False
 
 
-def test_a_source_of_its_own_length_breaks_ties_between_targets_of_one_length():
-    """Seq2seq: batches are cut to the longest target and, the source, to its own longest; among targets of one
-    length the sources are sorted too, so a batch does not read every source to its longest member's length."""
-    rng = np.random.default_rng(0)
-    n = 64
-    source_lengths = rng.integers(1, 13, n)
-    source = (np.arange(12) < source_lengths[:, None]).astype("int64") * 5
-    y = np.full((n, 3), -1)
-    y[:, :2] = 1  # every target two symbols long
-    buckets = LengthBuckets([source, np.ones((n, 3), "int64")], y, n_classes=3, batch_size=8, seed=0,
-                            own_lengths=(0,))
-    widths = sorted(buckets[number][0][0].shape[1] for number in range(len(buckets)))
-    assert widths == sorted(source_lengths)[7::8]  # each batch: 8 consecutive source lengths, cut to the longest
-    assert all(buckets[number][0][1].shape[1] == 2 for number in range(len(buckets)))
-
-
 def test_batches_of_equal_width_first_do_not_fix_the_width():
     """Keras would take the width of the first two batches as fixed; the declared signature keeps it free."""
     y = np.zeros(6, dtype="int64")

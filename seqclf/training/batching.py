@@ -21,10 +21,7 @@ class LengthBuckets:
     sequence, whose lengths are then read from token ids ``x`` (``(n, T)`` integers, 0 padding
     after the tokens; any other ``x`` is used at its full length); ``weights`` maps class index
     to weight (``None``: 1). The inputs numbered in ``own_lengths`` (token ids of a sequence of another length than
-    the targets: a translation's source) are cut to their own longest real step instead, and examples of the same
-    length are ordered by theirs (CMUdict's batches of 256 words then read 8.6 letters on average, not 11.1).
-    :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for
-    ``model.fit``, with the time axis declared
+    the targets: a translation's source) are cut to their own longest real step instead. :meth:`dataset` gives the batches as a ``tf.data.Dataset`` for ``model.fit``, with the time axis declared
     free (Keras would fix it from the first two batches of a ``PyDataset``, and a later batch of
     another length would fail).
     """
@@ -40,7 +37,6 @@ class LengthBuckets:
             self.lengths = np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
         else:  # series of numbers: their full length (missing steps are masked inside the model)
             self.lengths = np.full(len(y), self.x[0].shape[1])
-        self.own = [_real_lengths(self.x[i]) for i in sorted(self.own_lengths)]  # ties of ``lengths`` broken by these
         self.rng = None if seed is None else np.random.default_rng(seed)
         self._plan()
 
@@ -51,7 +47,7 @@ class LengthBuckets:
         batches = []
         for start in range(0, n, pool):
             chunk = order[start:start + pool]
-            chunk = chunk[np.lexsort([own[chunk] for own in self.own[::-1]] + [self.lengths[chunk]])]  # stable
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
         if self.rng is not None:
             self.rng.shuffle(batches)
@@ -145,15 +141,10 @@ def token_ids(x):
     return isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "iu"
 
 
-def _real_lengths(ids):
-    """Each row's real steps in token ids ``(n, T)``, 0 padding after its tokens."""
-    real = ids > 0
-    return np.where(real.any(axis=1), real.shape[1] - np.argmax(real[:, ::-1], axis=1), 0)
-
-
 def _own_width(ids):
     """The longest real step of a batch of token ids ``(n, T)``, 0 padding after each one's tokens."""
-    return max(1, int(_real_lengths(ids).max()))
+    real = ids > 0
+    return max(1, int(real.shape[1] - np.argmax(real[:, ::-1], axis=1).min())) if real.any() else 1
 
 
 def one_hot(y, n_classes):
